@@ -1,0 +1,198 @@
+"""The command line: the only place that knows about click, exit codes and the terminal.
+
+People read stderr (rich progress and tables); machines read the files written under ``--out``. Every
+``TriageError`` becomes one line on stderr and its exit code; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from triage import __version__
+from triage.errors import Interrupted, TriageError, UsageError
+from triage.records import FileRecord
+
+err = Console(stderr=True, highlight=False)
+EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 2, 3, 4
+
+
+def run_guarded(debug: bool, action: Callable[[], int]) -> None:
+    """Run a command body; turn our errors into one line and an exit code, never a traceback."""
+    try:
+        code = action()
+    except TriageError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"[bold red]triage: error:[/] {_one_line(exc)}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("[bold red]triage: interrupted[/]")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug: still one line unless --debug
+        if debug:
+            traceback.print_exc()
+        err.print(f"[bold red]triage: internal error:[/] {exc.__class__.__name__}: {_one_line(exc)} "
+                  "(run with --debug for details)", soft_wrap=True)
+        sys.exit(1)
+    sys.exit(code)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or exc.__class__.__name__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="triage")
+def main() -> None:
+    """triage: which seized device holds known material? Hash, match and summarise disk images."""
+
+
+def _load_hashsets(specs: tuple[str, ...], pdq: int, phash: int, pdq_quality: int) -> Any:
+    from triage.known import HashSets
+
+    if not specs:
+        return None
+    return HashSets.load(list(specs), pdq_threshold=pdq, phash_threshold=phash, pdq_min_quality=pdq_quality)
+
+
+def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by scan and case: hash sets and perceptual thresholds."""
+    func = click.option("--pdq-quality", default=50, show_default=True, type=click.IntRange(0, 100),
+                        help="Minimum PDQ quality for a picture to be matched by PDQ.")(func)
+    func = click.option("--phash-threshold", default=10, show_default=True, type=click.IntRange(0, 64),
+                        help="Maximum pHash Hamming distance for a match.")(func)
+    func = click.option("--pdq-threshold", default=31, show_default=True, type=click.IntRange(0, 256),
+                        help="Maximum PDQ Hamming distance for a match.")(func)
+    func = click.option("-H", "--hashset", "hashsets", multiple=True, metavar="[alert:|known:]PATH",
+                        help="Hash set to match against (repeatable).")(func)
+    return func
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@hashset_options
+@click.option("-o", "--out", "out", default=Path("triage-out"), show_default=True,
+              type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option("-j", "--jobs", default=0, type=click.IntRange(0, 256),
+              help="Worker processes (default: number of cores).")
+@click.option("--no-verify", is_flag=True, help="Do not hash the whole media to verify an E01's stored hash.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int, phash_threshold: int,
+         pdq_quality: int, out: Path, jobs: int, no_verify: bool, debug: bool) -> None:
+    """Scan device images (IMAGE is the first file of a set: x.E01, x.001, x.vmdk…)."""
+
+    def body() -> int:
+        from triage.scan import ScanSettings, scan_device
+
+        _refuse_out_inside(out, images)
+        sets = _load_hashsets(hashsets, pdq_threshold, phash_threshold, pdq_quality)
+        settings = ScanSettings(hashsets=sets, jobs=jobs or os.cpu_count() or 1, verify=not no_verify,
+                                command=["triage", *sys.argv[1:]])
+        worst = EXIT_OK
+        for image in images:
+            with ScanProgress(image.name) as bar:
+                try:
+                    target, summary = scan_device(image, out, settings, progress=bar.update)
+                except Interrupted:
+                    raise
+                except TriageError as exc:
+                    if len(images) == 1:
+                        raise
+                    err.print(f"[bold red]triage: error:[/] {_one_line(exc)}", soft_wrap=True)
+                    worst = max(worst, exc.exit_code)
+                    continue
+            print_summary(summary, target)
+        return worst
+
+    run_guarded(debug, body)
+
+
+def _refuse_out_inside(out: Path, evidence: tuple[Path, ...]) -> None:
+    """Refuse an output folder inside an evidence folder: evidence is never written beside or into."""
+    resolved = out.resolve()
+    for item in evidence:
+        item_resolved = item.resolve()
+        if item.is_dir() and (resolved == item_resolved or item_resolved in resolved.parents):
+            raise UsageError(f"output folder {out} is inside the evidence folder {item}")
+        if resolved == item_resolved:
+            raise UsageError(f"output folder {out} is the evidence file itself")
+
+
+class ScanProgress:
+    """A rich progress bar on stderr: bytes read, files done, ETA, matches so far."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TextColumn("{task.fields[files]} files"), TextColumn("[red]{task.fields[hits]} matched"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
+            disable=not err.is_terminal,
+        )
+        self.task: TaskID | None = None
+        self.files = 0
+        self.hits = 0
+
+    def __enter__(self) -> ScanProgress:
+        self.progress.start()
+        self.task = self.progress.add_task(f"listing {self.name}", total=None, files=0, hits=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, event: str, record: FileRecord | None, amount: int) -> None:
+        assert self.task is not None
+        if event == "start":
+            self.progress.update(self.task, description=self.name, total=amount, completed=0)
+            return
+        self.files += 1
+        if record is not None and record.matches:
+            self.hits += 1
+        self.progress.update(self.task, advance=amount, files=self.files, hits=self.hits)
+
+
+def print_summary(summary: dict[str, Any], target: Path) -> None:
+    """The short end-of-scan table for the examiner."""
+    ev = summary["evidence"]
+    table = Table(title=f"{Path(ev['paths'][0]).name} — {ev['format']}, {ev['media_size']:,} bytes",
+                  title_justify="left")
+    for col in ("volume", "offset", "description", "file system", "streams", "errors"):
+        table.add_column(col, justify="right" if col in ("offset", "streams") else "left")
+    for vol in summary["volumes"]:
+        if vol["role"] != "partition":
+            continue
+        errors = "; ".join(vol["errors"]) if vol["errors"] else ""
+        table.add_row(str(vol["index"] if vol["index"] is not None else "-"), f"{vol['offset']:,}",
+                      vol["description"], vol["fs"] or "[yellow]none[/]", str(vol["files"]), errors)
+    err.print(table)
+    c = summary["counts"]
+    line = (f"files {c['files']:,}  deleted {c['deleted']:,}  pictures {c['pictures']:,}  videos {c['videos']:,}"
+            f"  errors {c['errors']:,}  matched [bold red]{c['matched']:,}[/]")
+    err.print(line)
+    for category, count in summary.get("matches_by_category", {}).items():
+        err.print(f"  category {category}: {count}")
+    err.print(f"output: {target}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,45 @@
+"""The one exception hierarchy.
+
+Everything the tool raises on purpose is a ``TriageError``; the CLI turns the class into an exit code and the
+message into one line on stderr. Library code never prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class TriageError(Exception):
+    """Base of every error the tool raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(TriageError):
+    """The command line or its arguments are wrong (e.g. output inside the evidence path)."""
+
+    exit_code = 2
+
+
+class EvidenceError(TriageError):
+    """The evidence cannot be used at all: missing, not an image, truncated, missing segment."""
+
+    exit_code = 3
+
+
+class VolumeError(TriageError):
+    """A volume or file system could not be opened; recorded in the summary, the scan goes on."""
+
+
+class ReadError(TriageError):
+    """A stream could not be read completely; recorded on that record, the scan goes on."""
+
+
+class HashSetError(TriageError):
+    """A hash set could not be read or compiled."""
+
+    exit_code = 2
+
+
+class Interrupted(TriageError):
+    """The examiner stopped the run (Ctrl-C); outputs are marked incomplete."""
+
+    exit_code = 4

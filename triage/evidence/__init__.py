@@ -1,0 +1,181 @@
+"""Evidence: open a seized device image, whatever its container, as one read-only stream of media bytes.
+
+``open_evidence(path)`` detects the format from content, finds every segment of the set, checks the set is
+whole (probing the first and last bytes, looking for orphaned segments), and returns an ``Evidence`` whose
+``reader`` serves media bytes and whose ``img`` is the same thing as a pytsk3 image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytsk3
+
+from triage.errors import EvidenceError
+from triage.evidence import detect
+from triage.evidence.readers import (
+    Reader,
+    SegmentedFileReader,
+    one_line,
+    open_ewf,
+    open_qcow,
+    open_vhd,
+    open_vmdk,
+)
+
+FORMAT_NAMES = {
+    "ewf": "EWF (E01)",
+    "raw": "raw",
+    "split_raw": "split raw",
+    "vmdk": "VMDK",
+    "vhd": "VHD",
+    "vhdx": "VHDX",
+    "qcow": "QCOW2",
+}
+
+
+class TskImage(pytsk3.Img_Info):
+    """pytsk3 image served by one of our readers.
+
+    Why: ``pytsk3.Img_Info("x.E01")`` silently reads the E01 container as raw bytes; TSK must instead see the
+    media that pyewf (or pyvmdk, …) decodes.
+    """
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+        super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self._reader.read(offset, size)
+
+    def get_size(self) -> int:
+        return self._reader.size
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Evidence:
+    """An opened evidence set."""
+
+    paths: list[Path]
+    format: str
+    reader: Reader
+    stored_hashes: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    _img: TskImage | None = None
+
+    @property
+    def media_size(self) -> int:
+        return self.reader.size
+
+    @property
+    def img(self) -> TskImage:
+        """The media as a pytsk3 image (made once per Evidence)."""
+        if self._img is None:
+            self._img = TskImage(self.reader)
+        return self._img
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self.reader.read(offset, size)
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def describe(self) -> dict[str, Any]:
+        """The ``evidence`` block of summary.json (computed hashes are added by the scan)."""
+        return {
+            "paths": [str(p) for p in self.paths],
+            "format": FORMAT_NAMES.get(self.format, self.format),
+            "media_size": self.media_size,
+            "stored_hashes": dict(sorted(self.stored_hashes.items())),
+            "acquisition": dict(self.metadata),
+        }
+
+
+def open_evidence(path: Path) -> Evidence:
+    """Open the evidence set whose first file is ``path``; raises EvidenceError when it is unusable."""
+    path = Path(path)
+    fmt = detect.detect_format(path)
+    if fmt == "ewf":
+        evidence = _open_ewf(path)
+    elif fmt in ("raw", "split_raw"):
+        paths = detect.split_raw_segments(path) if fmt == "split_raw" else [path]
+        evidence = Evidence(paths, fmt, SegmentedFileReader(paths))
+    elif fmt == "vmdk":
+        evidence = Evidence([path], fmt, open_vmdk(path))
+    elif fmt in ("vhd", "vhdx"):
+        evidence = Evidence([path], fmt, open_vhd(path))
+    elif fmt == "qcow":
+        evidence = Evidence([path], fmt, open_qcow(path))
+    else:  # pragma: no cover - detect_format names only the formats above
+        raise EvidenceError(f"{path}: unsupported format {fmt}")
+    try:
+        _probe(evidence)
+    except EvidenceError:
+        evidence.close()
+        raise
+    return evidence
+
+
+def reopen(paths: list[str], fmt: str) -> Evidence:
+    """Open an already-checked set again in another process (skips discovery, keeps the same files)."""
+    first = Path(paths[0])
+    if fmt == "ewf":
+        return _open_ewf(first, [Path(p) for p in paths])
+    if fmt in ("raw", "split_raw"):
+        return Evidence([Path(p) for p in paths], fmt, SegmentedFileReader([Path(p) for p in paths]))
+    return open_evidence(first)
+
+
+def _open_ewf(path: Path, segments: list[Path] | None = None) -> Evidence:
+    import pyewf
+
+    if segments is None:
+        try:
+            segments = [Path(p) for p in pyewf.glob(str(path))]
+        except (OSError, ValueError):
+            # A renamed single segment (``disk.bin``): libewf only globs E01-style names.
+            segments = [path]
+        orphans = detect.ewf_orphans(segments)
+        if orphans:
+            raise EvidenceError(
+                f"{path}: EWF set is incomplete: found {len(segments)} segment(s) but {orphans[0].name} "
+                "exists after a missing segment"
+            )
+    reader, handle = open_ewf(segments)
+    stored = {}
+    try:
+        for key, value in (handle.get_hash_values() or {}).items():
+            if value and key.upper() in ("MD5", "SHA1", "SHA256"):
+                stored[key.lower()] = value.lower()
+        headers = {k: v for k, v in (handle.get_header_values() or {}).items() if v}
+    except (OSError, ValueError):
+        headers = {}
+    metadata = {k: headers[k] for k in sorted(headers)}
+    metadata["bytes_per_sector"] = handle.get_bytes_per_sector()
+    metadata["chunk_size"] = handle.get_chunk_size()
+    metadata["segments"] = len(segments)
+    return Evidence(segments, "ewf", reader, stored, metadata)
+
+
+def _probe(evidence: Evidence) -> None:
+    """Read the first and the last bytes of the media so that a truncated set fails now, not mid-scan."""
+    size = evidence.media_size
+    name = evidence.paths[0]
+    if size <= 0:
+        raise EvidenceError(f"{name}: media size is 0")
+    chunk = int(evidence.metadata.get("chunk_size") or 32768)
+    for offset in (0, max(0, size - chunk)):
+        want = min(chunk, size - offset)
+        try:
+            data = evidence.read(offset, want)
+        except (OSError, ValueError) as exc:
+            raise EvidenceError(
+                f"{name}: cannot read media at offset {offset} (truncated or damaged: {one_line(exc)})"
+            ) from None
+        if len(data) != want:
+            raise EvidenceError(f"{name}: media ends early at offset {offset} (truncated)")

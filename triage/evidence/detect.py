@@ -1,0 +1,155 @@
+"""Which evidence format a file holds, judged by its bytes, and which files belong to the set.
+
+Why content and not extension: seized evidence arrives renamed (``disk.bin`` that is an E01, ``image.001`` that is
+a single raw file). The extension is only used to find the sibling segments of a set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+from triage.errors import EvidenceError
+
+EWF1_SIGNATURE = b"EVF\x09\x0d\x0a\xff\x00"
+EWF2_SIGNATURE = b"EVF2\x0d\x0a\x81\x00"
+LEF_SIGNATURES = (b"LVF\x09\x0d\x0a\xff\x00", b"LEF2\x0d\x0a\x81\x00")
+QCOW_SIGNATURE = b"QFI\xfb"
+VHDX_SIGNATURE = b"vhdxfile"
+VHD_SIGNATURE = b"conectix"
+VMDK_SPARSE_SIGNATURE = b"KDMV"
+VMDK_COWD_SIGNATURE = b"COWD"
+VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
+
+_SPLIT_RAW = re.compile(r"^(?P<stem>.*)\.(?P<num>\d{3})$")
+
+
+def check_readable(path: Path) -> int:
+    """Refuse what cannot be evidence before any library sees it; returns the file size.
+
+    Why here: pyewf and friends give vague messages for a missing file, a directory or a zero-length file; the
+    examiner needs the name and the reason on one line.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise EvidenceError(f"{path}: no such file") from None
+    except PermissionError:
+        raise EvidenceError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise EvidenceError(f"{path}: is a directory, not an evidence file")
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISBLK(st.st_mode):
+        raise EvidenceError(f"{path}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise EvidenceError(f"{path}: permission denied")
+    if st.st_size == 0 and stat.S_ISREG(st.st_mode):
+        raise EvidenceError(f"{path}: empty file")
+    return st.st_size
+
+
+def read_head(path: Path, size: int = 512) -> bytes:
+    """First bytes of a file, opened read-only."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_tail(path: Path, size: int = 512) -> bytes:
+    """Last bytes of a file (VHD keeps its footer there)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            end = fh.tell()
+            fh.seek(max(0, end - size))
+            return fh.read(size)
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def detect_format(path: Path) -> str:
+    """Name the container format of ``path``: ewf, qcow, vhdx, vhd, vmdk, split_raw or raw."""
+    check_readable(path)
+    head = read_head(path, 512)
+    if head.startswith((EWF1_SIGNATURE, EWF2_SIGNATURE)):
+        return "ewf"
+    if head.startswith(LEF_SIGNATURES):
+        raise EvidenceError(f"{path}: logical evidence file (L01/Lx01) is not a disk image; not supported")
+    if head.startswith(QCOW_SIGNATURE):
+        return "qcow"
+    if head.startswith(VHDX_SIGNATURE):
+        return "vhdx"
+    if head.startswith(VHD_SIGNATURE) or read_tail(path, 512).startswith(VHD_SIGNATURE):
+        return "vhd"
+    if head.startswith((VMDK_SPARSE_SIGNATURE, VMDK_COWD_SIGNATURE, VMDK_DESCRIPTOR)):
+        return "vmdk"
+    if _SPLIT_RAW.match(path.name) and len(split_raw_segments(path)) > 1:
+        return "split_raw"
+    return "raw"
+
+
+def split_raw_segments(first: Path) -> list[Path]:
+    """The segments of a split raw set, starting from ``first`` (``.000`` or ``.001``).
+
+    A gap (``.001``, ``.003`` present, ``.002`` missing) is an error: the set would silently lose media.
+    """
+    match = _SPLIT_RAW.match(first.name)
+    if not match:
+        return [first]
+    stem, num = match.group("stem"), match.group("num")
+    start = int(num)
+    width = len(num)
+    segments = []
+    index = start
+    while True:
+        candidate = first.with_name(f"{stem}.{index:0{width}d}")
+        if not candidate.exists():
+            break
+        segments.append(candidate)
+        index += 1
+    later = sorted(
+        p for p in first.parent.glob(f"{glob_escape(stem)}.[0-9][0-9][0-9]")
+        if _SPLIT_RAW.match(p.name) and int(p.suffix[1:]) > index
+    )
+    if later:
+        raise EvidenceError(
+            f"{first}: split raw set has a gap: {first.with_name(f'{stem}.{index:0{width}d}').name} is missing "
+            f"but {later[0].name} exists"
+        )
+    return segments
+
+
+def glob_escape(text: str) -> str:
+    """Escape glob metacharacters in a file name stem."""
+    return re.sub(r"([*?\[\]])", r"[\1]", text)
+
+
+_EWF_EXT = re.compile(r"^[EeLs]([0-9]{2}|[A-Za-z]{2})$|^[Ee]x([0-9]{2}|[A-Za-z]{2})$")
+
+
+def ewf_orphans(found: list[Path]) -> list[Path]:
+    """EWF segment files beside the set that the set does not include.
+
+    Why: ``pyewf.glob`` stops at the first missing segment, so ``x.E01, x.E03`` opens as a short set without any
+    complaint; a later segment on disk means the set is incomplete.
+    """
+    if not found:
+        return []
+    first = found[0]
+    stem = first.stem
+    known = {p.name for p in found}
+    orphans = []
+    for candidate in first.parent.glob(f"{glob_escape(stem)}.*"):
+        ext = candidate.suffix[1:]
+        if candidate.stem != stem or candidate.name in known or not _EWF_EXT.match(ext):
+            continue
+        if candidate.is_file():
+            head = read_head(candidate, 8)
+            if head.startswith((EWF1_SIGNATURE, EWF2_SIGNATURE)):
+                orphans.append(candidate)
+    return sorted(orphans)

@@ -1,0 +1,151 @@
+"""Byte readers for each container format, all read-only, all with ``read(offset, size)`` and ``size``.
+
+Each reader hides one library (pyewf, pyvmdk, pyvhdi, pyqcow, or plain files). Readers are cheap to open, so
+every worker process opens its own: none of these handles may be shared across processes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from triage.errors import EvidenceError
+
+
+class Reader(Protocol):
+    """What every container reader offers."""
+
+    size: int
+
+    def read(self, offset: int, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class SegmentedFileReader:
+    """One raw image, or several raw files read back to back (split raw ``.001``, ``.002``…).
+
+    Files are opened with ``O_RDONLY``: evidence is never opened for writing.
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._fds: list[int] = []
+        self._starts: list[int] = []
+        self._sizes: list[int] = []
+        offset = 0
+        try:
+            for path in paths:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                self._fds.append(fd)
+                size = os.fstat(fd).st_size
+                self._starts.append(offset)
+                self._sizes.append(size)
+                offset += size
+        except OSError as exc:
+            self.close()
+            raise EvidenceError(f"{exc.filename}: cannot open ({exc.strerror})") from None
+        self.size = offset
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset >= self.size or size <= 0:
+            return b""
+        size = min(size, self.size - offset)
+        index = bisect.bisect_right(self._starts, offset) - 1
+        parts = []
+        while size > 0 and index < len(self._fds):
+            inner = offset - self._starts[index]
+            take = min(size, self._sizes[index] - inner)
+            data = os.pread(self._fds[index], take, inner)
+            parts.append(data)
+            if len(data) < take:
+                break
+            offset += take
+            size -= take
+            index += 1
+        return b"".join(parts)
+
+    def close(self) -> None:
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = []
+
+
+class LibReader:
+    """A libyal handle (pyewf, pyvmdk, pyvhdi, pyqcow) behind the common reader interface."""
+
+    def __init__(self, handle: Any, size: int, files: list[Any] | None = None) -> None:
+        self._handle = handle
+        self._files = files or []
+        self.size = size
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset >= self.size or size <= 0:
+            return b""
+        return self._handle.read_buffer_at_offset(min(size, self.size - offset), offset)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._handle.close()
+        for fh in self._files:
+            fh.close()
+
+
+def open_ewf(paths: list[Path]) -> tuple[LibReader, Any]:
+    """Open an EWF set read-only; returns the reader and the pyewf handle (for metadata)."""
+    import pyewf
+
+    handle = pyewf.handle()
+    try:
+        handle.open([str(p) for p in paths], "r")
+    except (OSError, ValueError) as exc:
+        raise EvidenceError(f"{paths[0]}: cannot open EWF set ({one_line(exc)})") from None
+    return LibReader(handle, handle.get_media_size()), handle
+
+
+def open_vmdk(path: Path) -> LibReader:
+    """Open a VMDK (descriptor or monolithic sparse) read-only with its extent files."""
+    import pyvmdk
+
+    handle = pyvmdk.handle()
+    try:
+        handle.open(str(path), "r")
+        handle.open_extent_data_files()
+    except (OSError, ValueError) as exc:
+        raise EvidenceError(f"{path}: cannot open VMDK ({one_line(exc)})") from None
+    return LibReader(handle, handle.get_media_size())
+
+
+def open_vhd(path: Path) -> LibReader:
+    """Open a VHD or VHDX read-only (differencing disks need their parent: refused)."""
+    import pyvhdi
+
+    handle = pyvhdi.file()
+    try:
+        handle.open(str(path), "r")
+    except (OSError, ValueError) as exc:
+        raise EvidenceError(f"{path}: cannot open VHD/VHDX ({one_line(exc)})") from None
+    if getattr(handle, "parent_identifier", None):
+        raise EvidenceError(f"{path}: differencing VHD needs its parent image; not supported")
+    return LibReader(handle, handle.get_media_size())
+
+
+def open_qcow(path: Path) -> LibReader:
+    """Open a QCOW image read-only (backing files are refused: they would change what is read)."""
+    import pyqcow
+
+    handle = pyqcow.file()
+    try:
+        handle.open(str(path), "r")
+    except (OSError, ValueError) as exc:
+        raise EvidenceError(f"{path}: cannot open QCOW ({one_line(exc)})") from None
+    return LibReader(handle, handle.get_media_size())
+
+
+def one_line(exc: BaseException) -> str:
+    """The last meaningful line of a library error (libyal errors are multi-line backtraces)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else exc.__class__.__name__

@@ -1,0 +1,58 @@
+"""File systems: open whatever a volume holds, or say what it probably is when it cannot be opened.
+
+``open_filesystem`` tries The Sleuth Kit first, then APFS (by its container signature). A volume that neither
+opens is reported with a signature guess (BitLocker, LUKS, …) so that an encrypted disk is never mistaken for
+an empty one.
+"""
+
+from __future__ import annotations
+
+from triage.errors import VolumeError
+from triage.evidence import Evidence
+from triage.filesystems.apfs import APFS_MAGIC, ApfsFileSystem
+from triage.filesystems.tsk import TskFileSystem
+from triage.volumes import Volume
+
+FileSystem = TskFileSystem | ApfsFileSystem
+
+# (offset inside the volume, magic bytes, what it means)
+SIGNATURES: list[tuple[int, bytes, str]] = [
+    (3, b"-FVE-FS-", "BitLocker encrypted volume"),
+    (0, b"LUKS\xba\xbe", "LUKS encrypted volume"),
+    (32, APFS_MAGIC, "APFS container"),
+    (3, b"EXFAT   ", "exFAT"),
+    (3, b"NTFS    ", "NTFS"),
+    (0x438, b"\x53\xef", "ext2/3/4"),
+    (0x400, b"H+", "HFS+"),
+    (0x400, b"HX", "HFSX"),
+    (0x8001, b"CD001", "ISO9660"),
+    (0x10040, b"_BHRfS_M", "btrfs"),
+    (0, b"XFSB", "XFS"),
+    (0, b"hsqs", "squashfs"),
+    (0x1000, b"\x12\x34\x56\x78", "ReFS/other (unverified)"),
+]
+
+
+def guess_signature(evidence: Evidence, volume: Volume) -> str | None:
+    """Name the first known signature found at the start of the volume, if any."""
+    head = evidence.read(volume.offset, min(volume.size, 0x10100)) if volume.size else b""
+    for offset, magic, label in SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return label
+    if head and head.count(0) == len(head):
+        return "all zeros (wiped or never written)"
+    return None
+
+
+def open_filesystem(evidence: Evidence, volume: Volume) -> FileSystem:
+    """Open the file system of ``volume``; raises VolumeError naming what was found instead."""
+    head = evidence.read(volume.offset + 32, 4)
+    if head == APFS_MAGIC:
+        return ApfsFileSystem(evidence.reader, volume.offset, volume.size, volume.index)
+    try:
+        return TskFileSystem(evidence.img, volume.offset, volume.index)
+    except VolumeError as exc:
+        guess = guess_signature(evidence, volume)
+        if guess:
+            raise VolumeError(f"no file system opened; signature suggests: {guess}") from None
+        raise VolumeError(str(exc)) from None

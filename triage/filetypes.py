@@ -1,0 +1,116 @@
+"""File type by signature (magic bytes), and whether the extension agrees.
+
+Why our own table: examiners care about a small set of types (pictures, videos, archives, documents) and about
+renamed files (a JPEG called ``.txt``); libmagic would be a native dependency for little gain. Only the first
+bytes of the stream are looked at, so sniffing costs nothing beyond the read the digests already make.
+"""
+
+from __future__ import annotations
+
+HEAD_SIZE = 64
+
+# (offset, magic, MIME); first match wins, so longer/more specific magics come first.
+MAGIC: list[tuple[int, bytes, str]] = [
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (0, b"BM", "image/bmp"),
+    (0, b"II*\x00", "image/tiff"),
+    (0, b"MM\x00*", "image/tiff"),
+    (0, b"\x00\x00\x01\x00", "image/x-icon"),
+    (8, b"WEBP", "image/webp"),
+    (4, b"ftypheic", "image/heic"),
+    (4, b"ftypheix", "image/heic"),
+    (4, b"ftypmif1", "image/heif"),
+    (4, b"ftypavif", "image/avif"),
+    (4, b"ftypqt", "video/quicktime"),
+    (4, b"ftyp3gp", "video/3gpp"),
+    (4, b"ftyp", "video/mp4"),
+    (0, b"\x1aE\xdf\xa3", "video/x-matroska"),
+    (8, b"AVI ", "video/x-msvideo"),
+    (0, b"\x00\x00\x01\xba", "video/mpeg"),
+    (0, b"FLV\x01", "video/x-flv"),
+    (0, b"0&\xb2u\x8ef\xcf\x11", "video/x-ms-asf"),
+    (0, b"%PDF-", "application/pdf"),
+    (0, b"PK\x03\x04", "application/zip"),
+    (0, b"PK\x05\x06", "application/zip"),
+    (0, b"Rar!\x1a\x07", "application/vnd.rar"),
+    (0, b"7z\xbc\xaf'\x1c", "application/x-7z-compressed"),
+    (0, b"\x1f\x8b", "application/gzip"),
+    (0, b"BZh", "application/x-bzip2"),
+    (0, b"\xfd7zXZ\x00", "application/x-xz"),
+    (0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
+    (0, b"SQLite format 3\x00", "application/vnd.sqlite3"),
+    (0, b"MZ", "application/x-msdownload"),
+    (0, b"\x7fELF", "application/x-executable"),
+    (0, b"ID3", "audio/mpeg"),
+    (0, b"OggS", "audio/ogg"),
+    (0, b"fLaC", "audio/flac"),
+    (8, b"WAVE", "audio/wav"),
+    (0, b"EVF\x09\x0d\x0a\xff\x00", "application/x-ewf"),
+]
+
+EXTENSIONS: dict[str, set[str]] = {
+    "image/jpeg": {"jpg", "jpeg", "jpe", "jfif"},
+    "image/png": {"png"},
+    "image/gif": {"gif"},
+    "image/bmp": {"bmp", "dib"},
+    "image/tiff": {"tif", "tiff", "dng", "nef", "cr2", "arw"},
+    "image/x-icon": {"ico", "cur"},
+    "image/webp": {"webp"},
+    "image/heic": {"heic", "heif"},
+    "image/heif": {"heic", "heif"},
+    "image/avif": {"avif"},
+    "video/quicktime": {"mov", "qt"},
+    "video/3gpp": {"3gp", "3g2"},
+    "video/mp4": {"mp4", "m4v", "m4a", "mov", "3gp"},
+    "video/x-matroska": {"mkv", "webm", "mka"},
+    "video/x-msvideo": {"avi"},
+    "video/mpeg": {"mpg", "mpeg", "vob"},
+    "video/x-flv": {"flv"},
+    "video/x-ms-asf": {"wmv", "asf", "wma"},
+    "application/pdf": {"pdf"},
+    "application/zip": {"zip", "docx", "xlsx", "pptx", "odt", "ods", "odp", "jar", "apk", "epub", "kmz"},
+    "application/vnd.rar": {"rar"},
+    "application/x-7z-compressed": {"7z"},
+    "application/gzip": {"gz", "tgz"},
+    "application/x-bzip2": {"bz2", "tbz"},
+    "application/x-xz": {"xz", "txz"},
+    "application/x-ole-storage": {"doc", "xls", "ppt", "msg", "msi", "db"},
+    "application/vnd.sqlite3": {"sqlite", "db", "sqlite3", "sqlitedb"},
+    "application/x-msdownload": {"exe", "dll", "sys", "scr", "cpl", "ocx", "com", "efi", "mui"},
+    "application/x-executable": {"", "so", "elf", "bin", "o"},
+    "audio/mpeg": {"mp3"},
+    "audio/ogg": {"ogg", "oga", "opus"},
+    "audio/flac": {"flac"},
+    "audio/wav": {"wav"},
+    "application/x-ewf": {"e01", "ex01", "l01"},
+}
+
+
+def sniff(head: bytes) -> str | None:
+    """MIME type from the first bytes of a stream, or None when nothing in the table matches."""
+    for offset, magic, mime in MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            if mime == "image/bmp" and len(head) >= 14 and not _plausible_bmp(head):
+                continue
+            if mime == "image/x-icon" and (len(head) < 6 or head[4:6] == b"\x00\x00"):
+                continue
+            return mime
+    return None
+
+
+def _plausible_bmp(head: bytes) -> bool:
+    """'BM' alone is too common in random data: require the reserved fields to be zero."""
+    return head[6:10] == b"\x00\x00\x00\x00"
+
+
+def extension_mismatch(mime: str | None, extension: str) -> bool:
+    """True when the signature names a type whose usual extensions do not include this one.
+
+    Unknown signatures never mismatch: a text file called ``.log`` has no magic to disagree with.
+    """
+    if mime is None or mime not in EXTENSIONS:
+        return False
+    return extension.lower() not in EXTENSIONS[mime]

@@ -1,0 +1,138 @@
+"""The file record: one data stream of one file, as it flows from file systems to reports.
+
+A record carries two kinds of fields: what the file system says (path, inode, size, times, allocation) and what
+reading the content showed (digests, type, perceptual hashes, matches, errors). ``to_json`` gives the
+``files.jsonl`` contract of DESIGN.md; the ``locator`` is what a worker needs to reopen the same stream and is kept
+out of the JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+TIME_KEYS = ("modified", "accessed", "changed", "created")
+
+
+def decode_name(raw: bytes) -> str:
+    """Decode a file-system name so that the raw bytes can always be rebuilt.
+
+    Why surrogateescape: names on seized media are often not valid UTF-8; replacing bytes would make two
+    different names look the same and lose the evidence. ``encode_name`` reverses it exactly.
+    """
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+def encode_name(name: str) -> bytes:
+    """Rebuild the raw bytes of a name decoded by ``decode_name``."""
+    return name.encode("utf-8", errors="surrogateescape")
+
+
+def json_safe(text: str) -> str:
+    r"""Make a surrogate-escaped string safe for JSON and UTF-8 files.
+
+    Lone surrogates (undecodable bytes) become ``\\xNN`` escapes and a literal backslash is doubled so that the
+    mapping stays reversible and the output stays valid UTF-8.
+    """
+    if text.isascii() or not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch == "\\":
+            out.append("\\\\")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Where a stream lives, so that any process can reopen and read it.
+
+    ``kind`` is "tsk" or "apfs"; ``fs_offset`` the byte offset of the file system in the media; for TSK the
+    attribute type and id select the stream (None = the default data stream); for APFS ``volume_index`` picks
+    the container volume and ``stream`` names an extended attribute (None = data fork).
+    """
+
+    kind: str
+    fs_offset: int
+    inode: int
+    attr_type: int | None = None
+    attr_id: int | None = None
+    volume_index: int | None = None
+    stream: str | None = None
+
+
+@dataclass
+class FileRecord:
+    """One data stream of one file (see DESIGN.md, files.jsonl).
+
+    ``errors`` are things that went wrong reading this stream (counted in the summary); ``notes`` are facts that
+    explain a missing digest without being a failure (e.g. a deleted name whose inode was reused).
+    """
+
+    path: str
+    volume: int | None
+    fs: str
+    inode: int | None
+    size: int
+    allocated: bool
+    times: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(TIME_KEYS))
+    locator: Locator | None = None
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    type: str | None = None
+    ext_mismatch: bool = False
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    phash: str | None = None
+    known: bool = False
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def extension(self) -> str:
+        """Lower-case extension of the file name (without the stream suffix), '' if none."""
+        name = self.path.rsplit("/", 1)[-1]
+        if ":" in name:
+            name = name.split(":", 1)[0]
+        return os.path.splitext(name)[1].lower().lstrip(".")
+
+    @property
+    def is_picture(self) -> bool:
+        return bool(self.type and self.type.startswith("image/"))
+
+    @property
+    def is_video(self) -> bool:
+        return bool(self.type and self.type.startswith("video/"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The files.jsonl object; key order is fixed so that outputs are byte-reproducible."""
+        out: dict[str, Any] = {
+            "path": json_safe(self.path),
+            "volume": self.volume,
+            "fs": self.fs,
+            "inode": self.inode,
+            "size": self.size,
+            "allocated": self.allocated,
+            "md5": self.md5,
+            "sha1": self.sha1,
+            "sha256": self.sha256,
+            "type": self.type,
+            "ext_mismatch": self.ext_mismatch,
+            "times": {k: self.times.get(k) for k in TIME_KEYS},
+        }
+        if self.is_picture or self.pdq or self.phash:
+            out["pdq"] = self.pdq
+            out["pdq_quality"] = self.pdq_quality
+            out["phash"] = self.phash
+        out["known"] = self.known
+        out["matches"] = list(self.matches)
+        out["errors"] = list(self.errors)
+        out["notes"] = list(self.notes)
+        return out

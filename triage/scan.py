@@ -1,0 +1,229 @@
+"""Scan one device: evidence → volumes → file systems → records → digests → matches → output files.
+
+The scan lists every stream first (cheap: metadata only), so that the progress bar knows the total bytes, then
+reads each stream once. Outputs are written into a temporary folder renamed into place at the end, so an
+interrupted or killed scan never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from triage import TOOL_NAME, __version__
+from triage.errors import EvidenceError, Interrupted, VolumeError
+from triage.evidence import Evidence, open_evidence
+from triage.filesystems import FileSystem, guess_signature, open_filesystem
+from triage.hashing import digest_record
+from triage.known import HashSets
+from triage.pictures import perceptual_hashes
+from triage.records import FileRecord
+from triage.volumes import Volume, find_volumes
+
+ProgressFn = Callable[[str, FileRecord | None, int], None]
+
+
+@dataclass
+class ScanSettings:
+    """What the examiner chose; recorded in the summary so that a result can be reproduced."""
+
+    hashsets: HashSets | None = None
+    jobs: int = 1
+    verify: bool = True
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Listing:
+    """Everything the walk found, before any content is read."""
+
+    records: list[tuple[FileRecord, FileSystem]]
+    volumes: list[dict[str, Any]]
+    errors: list[str]
+    filesystems: list[FileSystem] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(r.size for r, _ in self.records if r.locator is not None)
+
+
+def device_name(path: Path) -> str:
+    """Output folder name for an evidence set: its first file's name without the extension."""
+    name = path.name
+    stem, dot, _ext = name.rpartition(".")
+    return stem if dot and stem else name
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def list_device(evidence: Evidence) -> Listing:
+    """Open every volume's file system and list its streams; volume problems are recorded, not raised."""
+    layout = find_volumes(evidence)
+    records: list[tuple[FileRecord, FileSystem]] = []
+    volumes: list[dict[str, Any]] = []
+    errors: list[str] = []
+    opened: list[FileSystem] = []
+    for slot in layout.slots:
+        info = slot.describe()
+        info.update({"scheme": layout.scheme, "fs": None, "label": None, "files": 0, "errors": []})
+        volumes.append(info)
+        if slot.role != "partition":
+            continue
+        try:
+            fs = _open(evidence, slot)
+        except VolumeError as exc:
+            where = f"volume {slot.index}" if slot.index is not None else "media"
+            message = f"{where} at offset {slot.offset}: {exc}"
+            info["errors"].append(str(exc))
+            info["signature"] = guess_signature(evidence, slot)
+            errors.append(message)
+            continue
+        opened.append(fs)
+        info["fs"], info["label"] = fs.name, fs.label
+        found = [(record, fs) for record in fs.walk()]
+        info["files"] = len(found)
+        info["notes"] = list(fs.notes)
+        records.extend(found)
+    if not opened and layout.scheme == "none" and evidence.format in ("raw", "split_raw"):
+        guess = guess_signature(evidence, layout.slots[0])
+        if guess is None:
+            raise EvidenceError(
+                f"{evidence.paths[0]}: not a disk image: no partition table, file system or known signature found"
+            )
+    return Listing(records, volumes, errors, opened)
+
+
+def _open(evidence: Evidence, slot: Volume) -> FileSystem:
+    if slot.offset >= evidence.media_size:
+        raise VolumeError("partition starts past the end of the media")
+    return open_filesystem(evidence, slot)
+
+
+def process(record: FileRecord, fs: FileSystem, hashsets: HashSets | None) -> None:
+    """Read one stream once: digests, type, perceptual hashes of pictures, then matching."""
+    if record.locator is None:
+        return
+    picture = digest_record(record, fs.read_stream(record.locator, record.size))
+    if picture is not None:
+        result = perceptual_hashes(picture)
+        record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
+        if result.error:
+            record.errors.append(f"picture: {result.error}")
+    if hashsets is not None:
+        hashsets.match(record)
+
+
+def summarise(
+    evidence: Evidence, listing: Listing, settings: ScanSettings, started: str, complete: bool
+) -> dict[str, Any]:
+    """The summary.json object (DESIGN.md); key order is fixed for reproducible output."""
+    records = [r for r, _ in listing.records]
+    by_volume: Counter[int | None] = Counter()
+    errors_by_volume: Counter[int | None] = Counter()
+    by_category: Counter[str] = Counter()
+    by_set: Counter[str] = Counter()
+    for r in records:
+        by_volume[r.volume] += 1
+        if r.errors:
+            errors_by_volume[r.volume] += 1
+        cats = {str(m.get("category")) for m in r.matches}
+        for cat in sorted(cats):
+            by_category[cat] += 1
+        for name in sorted({str(m.get("hashset")) for m in r.matches}):
+            by_set[name] += 1
+    pictures = [r for r in records if r.is_picture]
+    counts = {
+        "files": len(records),
+        "deleted": sum(1 for r in records if not r.allocated),
+        "pictures": len(pictures),
+        "videos": sum(1 for r in records if r.is_video),
+        "errors": sum(1 for r in records if r.errors),
+        "matched": sum(1 for r in records if r.matches),
+        "known": sum(1 for r in records if r.known),
+        "unknown_pictures": sum(1 for r in pictures if not r.matches and not r.known),
+        "bytes": sum(r.size for r in records),
+    }
+    hs = settings.hashsets
+    return {
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "complete": complete,
+        "started": started,
+        "finished": now(),
+        "host": platform.node(),
+        "command": list(settings.command),
+        "evidence": evidence.describe(),
+        "volumes": listing.volumes,
+        "counts": counts,
+        "matches_by_category": dict(sorted(by_category.items())),
+        "matches_by_hashset": dict(sorted(by_set.items())),
+        "hashsets": hs.describe() if hs else [],
+        "thresholds": hs.thresholds if hs else {},
+        "errors": list(listing.errors),
+    }
+
+
+def scan_device(
+    evidence_path: Path, out_root: Path, settings: ScanSettings, progress: ProgressFn | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Scan one evidence set into ``out_root/<device name>/``; returns that folder and the summary.
+
+    Raises EvidenceError when the evidence is unusable and Interrupted on Ctrl-C (after writing a partial
+    summary marked incomplete into a folder named ``<device>.incomplete``).
+    """
+    started = now()
+    evidence = open_evidence(evidence_path)
+    listing: Listing | None = None
+    try:
+        listing = list_device(evidence)
+        if progress:
+            progress("start", None, listing.total_bytes)
+        try:
+            for record, fs in listing.records:
+                process(record, fs, settings.hashsets)
+                if progress:
+                    progress("record", record, record.size)
+        except KeyboardInterrupt:
+            summary = summarise(evidence, listing, settings, started, complete=False)
+            target = write_outputs(out_root, device_name(evidence.paths[0]), listing, summary, complete=False)
+            raise Interrupted(f"interrupted; partial results in {target}") from None
+        summary = summarise(evidence, listing, settings, started, complete=True)
+        target = write_outputs(out_root, device_name(evidence.paths[0]), listing, summary, complete=True)
+    finally:
+        for fs in listing.filesystems if listing else []:
+            fs.close()
+        evidence.close()
+    return target, summary
+
+
+def write_outputs(
+    out_root: Path, name: str, listing: Listing, summary: dict[str, Any], complete: bool
+) -> Path:
+    """Write files.jsonl and summary.json into a temporary folder, then rename it into place."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    final = out_root / (name if complete else f"{name}.incomplete")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=out_root))
+    with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
+        for record, _ in listing.records:
+            fh.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+    with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
+        json.dump(summary, fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+    if final.exists():
+        old = out_root / f".{name}.old.{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
