@@ -17,17 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from triage import TOOL_NAME, __version__
 from triage.errors import EvidenceError, Interrupted, VolumeError
 from triage.evidence import Evidence, open_evidence
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
 from triage.hashing import digest_record
-from triage.known import HashSets
 from triage.pictures import perceptual_hashes
 from triage.records import FileRecord
+from triage.verify import MediaVerifier, skipped
 from triage.volumes import Volume, find_volumes
+
+if TYPE_CHECKING:
+    from triage.known import HashSets
 
 ProgressFn = Callable[[str, FileRecord | None, int], None]
 
@@ -125,7 +128,12 @@ def process(record: FileRecord, fs: FileSystem, hashsets: HashSets | None) -> No
 
 
 def summarise(
-    evidence: Evidence, listing: Listing, settings: ScanSettings, started: str, complete: bool
+    evidence: Evidence,
+    listing: Listing,
+    settings: ScanSettings,
+    started: str,
+    complete: bool,
+    verification: dict[str, Any],
 ) -> dict[str, Any]:
     """The summary.json object (DESIGN.md); key order is fixed for reproducible output."""
     records = [r for r, _ in listing.records]
@@ -162,7 +170,7 @@ def summarise(
         "finished": now(),
         "host": platform.node(),
         "command": list(settings.command),
-        "evidence": evidence.describe(),
+        "evidence": {**evidence.describe(), **verification},
         "volumes": listing.volumes,
         "counts": counts,
         "matches_by_category": dict(sorted(by_category.items())),
@@ -174,17 +182,26 @@ def summarise(
 
 
 def scan_device(
-    evidence_path: Path, out_root: Path, settings: ScanSettings, progress: ProgressFn | None = None
+    evidence_path: Path,
+    out_root: Path,
+    settings: ScanSettings,
+    progress: ProgressFn | None = None,
+    name: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Scan one evidence set into ``out_root/<device name>/``; returns that folder and the summary.
+    """Scan one evidence set into ``out_root/<name>/``; returns that folder and the summary.
 
-    Raises EvidenceError when the evidence is unusable and Interrupted on Ctrl-C (after writing a partial
-    summary marked incomplete into a folder named ``<device>.incomplete``).
+    ``name`` defaults to the evidence file name without its extension. Raises EvidenceError when the evidence
+    is unusable and Interrupted on Ctrl-C (after writing a partial summary marked incomplete into a folder
+    named ``<name>.incomplete``).
     """
     started = now()
     evidence = open_evidence(evidence_path)
+    name = name or device_name(evidence.paths[0])
+    verifier = MediaVerifier(evidence.paths, evidence.format, evidence.stored_hashes) if settings.verify else None
     listing: Listing | None = None
     try:
+        if verifier:
+            verifier.start()
         listing = list_device(evidence)
         if progress:
             progress("start", None, listing.total_bytes)
@@ -193,17 +210,30 @@ def scan_device(
                 process(record, fs, settings.hashsets)
                 if progress:
                     progress("record", record, record.size)
+            verification = _finish_verification(verifier)
         except KeyboardInterrupt:
-            summary = summarise(evidence, listing, settings, started, complete=False)
-            target = write_outputs(out_root, device_name(evidence.paths[0]), listing, summary, complete=False)
+            if verifier:
+                verifier.stop()
+            verification = _finish_verification(verifier)
+            summary = summarise(evidence, listing, settings, started, False, verification)
+            target = write_outputs(out_root, name, listing, summary, complete=False)
             raise Interrupted(f"interrupted; partial results in {target}") from None
-        summary = summarise(evidence, listing, settings, started, complete=True)
-        target = write_outputs(out_root, device_name(evidence.paths[0]), listing, summary, complete=True)
+        summary = summarise(evidence, listing, settings, started, True, verification)
+        target = write_outputs(out_root, name, listing, summary, complete=True)
     finally:
+        if verifier:
+            verifier.stop()
         for fs in listing.filesystems if listing else []:
             fs.close()
         evidence.close()
     return target, summary
+
+
+def _finish_verification(verifier: MediaVerifier | None) -> dict[str, Any]:
+    if verifier is None:
+        return skipped()
+    verifier.join()
+    return verifier.result()
 
 
 def write_outputs(
