@@ -67,10 +67,10 @@ def main() -> None:
 
 
 def _load_hashsets(specs: tuple[str, ...], pdq: int, phash: int, pdq_quality: int) -> Any:
-    from triage.known import HashSets
-
     if not specs:
         return None
+    from triage.known import HashSets
+
     return HashSets.load(list(specs), pdq_threshold=pdq, phash_threshold=phash, pdq_min_quality=pdq_quality)
 
 

@@ -1,0 +1,63 @@
+"""The command line: CliRunner and a real subprocess; one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tests.conftest import realdata
+from triage.cli import main
+
+
+def test_scan_cli_runner(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["scan", str(realdata("ext2.E01")), "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ext2" / "summary.json").exists()
+    assert "files 3" in result.output
+
+
+def test_scan_subprocess(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "triage.cli", "scan", str(realdata("mbr.raw")), "-o", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "mbr" / "summary.json").read_text())
+    assert summary["counts"]["files"] == 6
+    assert proc.stdout == ""
+
+
+def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "triage.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_missing_file_exit_3(tmp_path: Path) -> None:
+    proc = run(["scan", str(tmp_path / "nope.E01"), "-o", str(tmp_path / "out")])
+    assert proc.returncode == 3
+    assert proc.stderr.strip().count("\n") == 0
+    assert "nope.E01: no such file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_not_an_image_exit_3(tmp_path: Path) -> None:
+    proc = run(["scan", str(realdata("bogus.001")), "-o", str(tmp_path / "out")])
+    assert proc.returncode == 3
+    assert "not a disk image" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_usage_exit_2(tmp_path: Path) -> None:
+    proc = run(["scan"])
+    assert proc.returncode == 2
+
+
+def test_out_inside_evidence_folder_refused(tmp_path: Path) -> None:
+    evidence_dir = tmp_path / "case"
+    evidence_dir.mkdir()
+    proc = run(["scan", str(evidence_dir), "-o", str(evidence_dir / "out")])
+    assert proc.returncode == 2
+    assert "inside the evidence folder" in proc.stderr

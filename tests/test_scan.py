@@ -1,0 +1,105 @@
+"""One device end to end: outputs, reproducibility, verification, atomic output folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import realdata
+from triage.errors import EvidenceError
+from triage.scan import ScanSettings, device_name, scan_device
+
+TIME_FIELDS = ("started", "finished", "host", "command")
+
+
+def load(out: Path) -> tuple[dict, list[dict]]:
+    summary = json.loads((out / "summary.json").read_text())
+    records = [json.loads(line) for line in (out / "files.jsonl").read_text().splitlines()]
+    return summary, records
+
+
+def test_device_name() -> None:
+    assert device_name(Path("/x/laptop.E01")) == "laptop"
+    assert device_name(Path("/x/ext2.split.E01")) == "ext2.split"
+    assert device_name(Path("/x/disk")) == "disk"
+
+
+def test_scan_e01_outputs(tmp_path: Path) -> None:
+    target, summary = scan_device(realdata("ext2.E01"), tmp_path, ScanSettings())
+    assert target == tmp_path / "ext2"
+    on_disk, records = load(target)
+    assert on_disk == summary
+    assert summary["complete"] is True
+    assert summary["evidence"]["format"] == "EWF (E01)"
+    assert summary["evidence"]["verification"] == "verified"
+    assert summary["evidence"]["computed_hashes"]["md5"] == "196066add11fb71c4c49cf1bb50d6d24"
+    assert summary["evidence"]["acquisition"]["case_number"] == "case"
+    assert summary["counts"]["files"] == 3
+    assert [r["path"] for r in records] == ["/passwords.txt", "/a_directory/a_file", "/a_directory/another_file"]
+    first = records[0]
+    assert first["sha256"] == "02a2a6af2f1ecf4720d7d49d640f0d0a269a7ec733e41973bdd34f09dad0e252"
+    assert first["allocated"] is True and first["fs"] == "ext2" and first["inode"] == 14
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_two_runs_identical(tmp_path: Path) -> None:
+    a, _ = scan_device(realdata("mbr.raw"), tmp_path / "a", ScanSettings())
+    b, _ = scan_device(realdata("mbr.raw"), tmp_path / "b", ScanSettings())
+    assert (a / "files.jsonl").read_bytes() == (b / "files.jsonl").read_bytes()
+    sa, sb = load(a)[0], load(b)[0]
+    for key in TIME_FIELDS:
+        sa.pop(key), sb.pop(key)
+    assert sa == sb
+
+
+def test_raw_not_stored(tmp_path: Path) -> None:
+    _, summary = scan_device(realdata("ext2.raw"), tmp_path, ScanSettings())
+    assert summary["evidence"]["verification"] == "not stored"
+    assert summary["evidence"]["computed_hashes"]["md5"] == "196066add11fb71c4c49cf1bb50d6d24"
+
+
+def test_no_verify(tmp_path: Path) -> None:
+    _, summary = scan_device(realdata("ext2.E01"), tmp_path, ScanSettings(verify=False))
+    assert summary["evidence"]["verification"] == "skipped (--no-verify)"
+
+
+def tamper_e01(src: Path, dst: Path, at: int = 10) -> None:
+    """Copy an E01 and flip one bit inside its first ``sectors`` section (chunk data)."""
+    data = bytearray(src.read_bytes())
+    offset = 13
+    while True:
+        kind = bytes(data[offset : offset + 16]).rstrip(b"\0")
+        following, _size = struct.unpack_from("<QQ", data, offset + 16)
+        if kind == b"sectors":
+            data[offset + 76 + at] ^= 0x01
+            break
+        assert following > offset, "no sectors section"
+        offset = following
+    dst.write_bytes(bytes(data))
+
+
+def test_tampered_e01_is_mismatch(tmp_path: Path) -> None:
+    # ewfverify on the tampered copy: "MD5 hash calculated over data: 0fe6ad8f…" / "ewfverify: FAILURE"
+    tamper_e01(realdata("ext2.E01"), tmp_path / "tampered.E01")
+    _, summary = scan_device(tmp_path / "tampered.E01", tmp_path / "out", ScanSettings())
+    assert summary["evidence"]["verification"] == "mismatch"
+    assert summary["evidence"]["stored_hashes"]["md5"] != summary["evidence"]["computed_hashes"]["md5"]
+
+
+def test_not_an_image(tmp_path: Path) -> None:
+    with pytest.raises(EvidenceError, match="not a disk image"):
+        scan_device(realdata("bogus.001"), tmp_path, ScanSettings())
+    assert not any(tmp_path.iterdir())
+
+
+def test_rescan_replaces_output(tmp_path: Path) -> None:
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    scan_device(realdata("ext2.raw"), tmp_path, ScanSettings())
+    (tmp_path / "ext2" / "stale.txt").write_text("old")
+    scan_device(realdata("ext2.raw"), tmp_path, ScanSettings())
+    assert not (tmp_path / "ext2" / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ext2"]
