@@ -103,3 +103,10 @@ def test_rescan_replaces_output(tmp_path: Path) -> None:
     scan_device(realdata("ext2.raw"), tmp_path, ScanSettings())
     assert not (tmp_path / "ext2" / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ext2"]
+
+
+@pytest.mark.parametrize("name", ["mbr.raw", "apfs.raw", "ext2.split.E01"])
+def test_jobs_give_identical_output(tmp_path: Path, name: str) -> None:
+    one, _ = scan_device(realdata(name), tmp_path / "one", ScanSettings(jobs=1))
+    two, _ = scan_device(realdata(name), tmp_path / "two", ScanSettings(jobs=2))
+    assert (one / "files.jsonl").read_bytes() == (two / "files.jsonl").read_bytes()

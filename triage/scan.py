@@ -23,8 +23,7 @@ from triage import TOOL_NAME, __version__
 from triage.errors import EvidenceError, Interrupted, VolumeError
 from triage.evidence import Evidence, open_evidence
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
-from triage.hashing import digest_record
-from triage.pictures import perceptual_hashes
+from triage.pipeline import DeviceRef, read_all
 from triage.records import FileRecord
 from triage.verify import MediaVerifier, skipped
 from triage.volumes import Volume, find_volumes
@@ -113,20 +112,6 @@ def _open(evidence: Evidence, slot: Volume) -> FileSystem:
     return open_filesystem(evidence, slot)
 
 
-def process(record: FileRecord, fs: FileSystem, hashsets: HashSets | None) -> None:
-    """Read one stream once: digests, type, perceptual hashes of pictures, then matching."""
-    if record.locator is None:
-        return
-    picture = digest_record(record, fs.read_stream(record.locator, record.size))
-    if picture is not None:
-        result = perceptual_hashes(picture)
-        record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
-        if result.error:
-            record.errors.append(f"picture: {result.error}")
-    if hashsets is not None:
-        hashsets.match(record)
-
-
 def summarise(
     evidence: Evidence,
     listing: Listing,
@@ -206,10 +191,8 @@ def scan_device(
         if progress:
             progress("start", None, listing.total_bytes)
         try:
-            for record, fs in listing.records:
-                process(record, fs, settings.hashsets)
-                if progress:
-                    progress("record", record, record.size)
+            read_all(listing.records, device_ref(evidence, listing), settings.jobs,
+                     lambda index, record: _finish_record(listing, index, record, settings, progress))
             verification = _finish_verification(verifier)
         except KeyboardInterrupt:
             if verifier:
@@ -227,6 +210,23 @@ def scan_device(
             fs.close()
         evidence.close()
     return target, summary
+
+
+def device_ref(evidence: Evidence, listing: Listing) -> DeviceRef:
+    """How worker processes reopen this device and its file systems."""
+    systems = tuple((fs.kind, fs.offset, getattr(fs, "size", 0), fs.volume) for fs in listing.filesystems)
+    return DeviceRef(tuple(str(p) for p in evidence.paths), evidence.format, systems)
+
+
+def _finish_record(
+    listing: Listing, index: int, record: FileRecord, settings: ScanSettings, progress: ProgressFn | None
+) -> None:
+    """Put a read record back in its place, match it, report progress."""
+    listing.records[index] = (record, listing.records[index][1])
+    if settings.hashsets is not None and record.locator is not None:
+        settings.hashsets.match(record)
+    if progress:
+        progress("record", record, record.size)
 
 
 def _finish_verification(verifier: MediaVerifier | None) -> dict[str, Any]:

@@ -99,6 +99,7 @@ class ApfsFileSystem:
         except (OSError, ValueError) as exc:
             raise VolumeError(f"APFS container could not be opened ({one_line(exc)})") from None
         self.offset = offset
+        self.size = size
         self.volume = volume
         self.label: str | None = None
         self.notes: list[str] = ["APFS: deleted files are not recovered (only allocated entries are listed)"]
