@@ -110,3 +110,23 @@ def test_jobs_give_identical_output(tmp_path: Path, name: str) -> None:
     one, _ = scan_device(realdata(name), tmp_path / "one", ScanSettings(jobs=1))
     two, _ = scan_device(realdata(name), tmp_path / "two", ScanSettings(jobs=2))
     assert (one / "files.jsonl").read_bytes() == (two / "files.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["ext2.E01", "ext2.raw", "ext2.splitraw.000"])
+def test_evidence_never_altered(tmp_path: Path, name: str) -> None:
+    import hashlib
+
+    evidence_dir = tmp_path / "evidence"
+    evidence_dir.mkdir()
+    src = realdata(name)
+    for sibling in src.parent.glob(src.stem + ".*"):
+        if sibling.stem == src.stem:
+            shutil.copy2(sibling, evidence_dir / sibling.name)
+
+    def state() -> dict[str, tuple[str, int]]:
+        return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+                for p in sorted(evidence_dir.iterdir())}
+
+    before = state()
+    scan_device(evidence_dir / name, tmp_path / "out", ScanSettings(jobs=2))
+    assert state() == before

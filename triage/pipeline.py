@@ -67,7 +67,7 @@ def _worker_filesystems(ref: DeviceRef) -> dict[int, FileSystem]:
             if kind == "apfs":
                 systems[offset] = ApfsFileSystem(evidence.reader, offset, size, volume)
             else:
-                systems[offset] = TskFileSystem(evidence.img, offset, volume)
+                systems[offset] = TskFileSystem(evidence.img, offset, volume, size)
         _OPEN[ref.paths] = (evidence, systems)
     return _OPEN[ref.paths][1]
 

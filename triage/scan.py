@@ -214,7 +214,7 @@ def scan_device(
 
 def device_ref(evidence: Evidence, listing: Listing) -> DeviceRef:
     """How worker processes reopen this device and its file systems."""
-    systems = tuple((fs.kind, fs.offset, getattr(fs, "size", 0), fs.volume) for fs in listing.filesystems)
+    systems = tuple((fs.kind, fs.offset, fs.size, fs.volume) for fs in listing.filesystems)
     return DeviceRef(tuple(str(p) for p in evidence.paths), evidence.format, systems)
 
 

@@ -50,7 +50,7 @@ def open_filesystem(evidence: Evidence, volume: Volume) -> FileSystem:
     if head == APFS_MAGIC:
         return ApfsFileSystem(evidence.reader, volume.offset, volume.size, volume.index)
     try:
-        return TskFileSystem(evidence.img, volume.offset, volume.index)
+        return TskFileSystem(evidence.img, volume.offset, volume.index, volume.size)
     except VolumeError as exc:
         guess = guess_signature(evidence, volume)
         if guess:

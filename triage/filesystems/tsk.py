@@ -18,6 +18,8 @@ from triage.records import FileRecord, Locator, decode_name
 
 CHUNK = 1 << 20
 MAX_DEPTH = 256
+MAX_ENTRIES = 5_000_000  # streams listed per file system before the walk stops (reported in notes)
+MAX_SIZE_FACTOR = 4  # a stream recorded as larger than 4x its volume is not read (sparse/compressed allowance)
 
 FS_NAMES = {
     int(pytsk3.TSK_FS_TYPE_NTFS): "ntfs",
@@ -76,12 +78,13 @@ class TskFileSystem:
 
     kind = "tsk"
 
-    def __init__(self, img: pytsk3.Img_Info, offset: int, volume: int | None) -> None:
+    def __init__(self, img: pytsk3.Img_Info, offset: int, volume: int | None, size: int = 0) -> None:
         try:
             self.fs = pytsk3.FS_Info(img, offset=offset)
         except OSError as exc:
             raise VolumeError(f"no file system recognised by The Sleuth Kit ({_last_line(exc)})") from None
         self.offset = offset
+        self.size = size or int(self.fs.info.block_count) * int(self.fs.info.block_size)
         self.volume = volume
         self.name = FS_NAMES.get(int(self.fs.info.ftype), f"tsk-{int(self.fs.info.ftype)}")
         self.label: str | None = None
@@ -94,6 +97,7 @@ class TskFileSystem:
         ($MBR, $FAT1, $OrphanFiles itself) are not user files and are left out, but the orphans are walked.
         """
         seen_dirs: set[int] = set()
+        listed = 0
         root = int(self.fs.info.root_inum)
         stack: list[tuple[int, str, bool, int]] = [(root, "", True, 0)]
         while stack:
@@ -112,9 +116,22 @@ class TskFileSystem:
                 for item in self._entry(entry, parent, parent_alloc, depth, seen_dirs):
                     if isinstance(item, tuple):
                         subdirs.append(item)
-                    else:
-                        yield item
+                        continue
+                    listed += 1
+                    if listed > MAX_ENTRIES:
+                        self.notes.append(f"enumeration cap of {MAX_ENTRIES} streams reached; walk stopped")
+                        return
+                    yield self._sane(item)
             stack.extend(reversed(subdirs))
+
+    def _sane(self, record: FileRecord) -> FileRecord:
+        """Refuse to read a stream whose recorded size cannot be true for this volume (damaged metadata)."""
+        limit = self.size * MAX_SIZE_FACTOR
+        if record.locator is not None and self.size and record.size > limit:
+            record.errors.append(f"recorded size {record.size} exceeds {MAX_SIZE_FACTOR}x the volume "
+                                 f"({self.size} bytes); content not read")
+            record.locator = None
+        return record
 
     def _entry(
         self, entry: Any, parent: str, parent_alloc: bool, depth: int, seen_dirs: set[int]
