@@ -1,0 +1,262 @@
+"""``HashSets``: the hash sets of one scan, loaded once and asked about every file record.
+
+Matching rules (what the examiner sees in ``matches``):
+
+- Exact md5/sha1/sha256 hits are distance 0. Perceptual hits (PDQ, pHash) carry their Hamming distance; PDQ
+  is only used when the file's PDQ quality reaches ``pdq_min_quality`` (flat pictures have meaningless PDQ).
+- One match per (set, algorithm, category, label), with the smallest distance; a file matched by several sets
+  keeps every set's matches.
+- Within one set, a perceptual match is left out when an exact match of that set already gives the same
+  category and label: an exact copy is not also "similar", and the duplicate would only add noise.
+- Known-good sets (NSRL, or ``known:PATH``) set ``record.known`` and add no match. They are used by exact hash
+  only: a picture that merely *looks like* a known-good one must stay in the examiner's workload.
+- Matches are sorted by (hashset, algorithm, distance, category, label) so outputs are reproducible.
+
+The object pickles as its specs and cache paths, not its arrays, so sending it to worker processes (local pool
+or Dask) is cheap; each worker re-opens the memory-mapped indexes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from triage.errors import HashSetError
+from triage.known.model import EXACT_ALGORITHMS, ROLE_ALERT, ROLE_KNOWN, ROLES, WIDTH, Category
+from triage.known.store import CompiledSet, load_or_compile, open_index, resolve_cache_dir
+from triage.records import FileRecord
+
+DEFAULT_PDQ_THRESHOLD = 31
+DEFAULT_PHASH_THRESHOLD = 10
+DEFAULT_PDQ_MIN_QUALITY = 50
+
+
+def parse_spec(spec: str) -> tuple[str | None, Path]:
+    """Split ``alert:PATH`` / ``known:PATH`` / ``PATH`` into (role or None, path).
+
+    A file whose real name starts with "alert:" still works: the prefix is only taken as a role when the
+    whole string is not an existing file.
+    """
+    role, sep, rest = spec.partition(":")
+    if sep and role.lower() in ROLES and rest and not Path(spec).exists():
+        return role.lower(), Path(rest)
+    return None, Path(spec)
+
+
+def _category_key(category: Category) -> tuple[int, int, str]:
+    if category is None:
+        return (2, 0, "")
+    if isinstance(category, int):
+        return (0, category, "")
+    return (1, 0, str(category))
+
+
+def match_sort_key(match: dict[str, Any]) -> tuple[Any, ...]:
+    """Deterministic order of match dicts: hashset, algorithm, distance, category, label."""
+    return (
+        match["hashset"],
+        match["algorithm"],
+        match["distance"],
+        _category_key(match["category"]),
+        match["label"] or "",
+    )
+
+
+def _identity(match: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(match.get(key) for key in ("hashset", "algorithm", "distance", "category", "label"))
+
+
+def _decode(value: str | None, algorithm: str) -> bytes | None:
+    if not value or len(value) != 2 * WIDTH[algorithm]:
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
+
+
+@dataclass
+class LoadedSet:
+    """One set of the scan: its display name, role, where it came from, and its opened index."""
+
+    name: str
+    role: str
+    source: Path
+    compiled: CompiledSet
+
+    @property
+    def format(self) -> str:
+        return str(self.compiled.meta["format"])
+
+
+class HashSets:
+    """The scan's hash sets (see module docstring for the matching rules)."""
+
+    def __init__(
+        self,
+        sets: list[LoadedSet],
+        cache_dir: Path,
+        pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
+        phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
+        pdq_min_quality: int = DEFAULT_PDQ_MIN_QUALITY,
+    ) -> None:
+        for name, value, top in (
+            ("PDQ threshold", pdq_threshold, 256),
+            ("pHash threshold", phash_threshold, 64),
+            ("PDQ minimum quality", pdq_min_quality, 100),
+        ):
+            if not isinstance(value, int) or not 0 <= value <= top:
+                raise HashSetError(f"{name} must be an integer from 0 to {top}, not {value!r}")
+        self.sets = sets
+        self.cache_dir = cache_dir
+        self.pdq_threshold = pdq_threshold
+        self.phash_threshold = phash_threshold
+        self.pdq_min_quality = pdq_min_quality
+
+    @classmethod
+    def load(
+        cls,
+        specs: list[str],
+        cache_dir: Path | None = None,
+        pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
+        phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
+        pdq_min_quality: int = DEFAULT_PDQ_MIN_QUALITY,
+    ) -> HashSets:
+        """Open (compiling on first use) every set named by ``specs``, in the order given.
+
+        Raises:
+            HashSetError: a set is missing, unreadable, of unknown format or holds no usable hash.
+        """
+        directory = resolve_cache_dir(cache_dir)
+        loaded: list[LoadedSet] = []
+        names: set[str] = set()
+        for spec in specs:
+            role, path = parse_spec(spec)
+            compiled, _reused = load_or_compile(path, directory)
+            name = path.name if path.name not in names else str(path)
+            names.add(name)
+            loaded.append(LoadedSet(name, role or str(compiled.meta["role"]), path, compiled))
+        return cls(loaded, directory, pdq_threshold, phash_threshold, pdq_min_quality)
+
+    @property
+    def thresholds(self) -> dict[str, int]:
+        """The matching thresholds, as the summary states them."""
+        return {"pdq": self.pdq_threshold, "pdq_min_quality": self.pdq_min_quality, "phash": self.phash_threshold}
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One dict per set, in the order given: name, format, role, entries, sha256, warnings (count)."""
+        return [
+            {
+                "name": s.name,
+                "format": s.format,
+                "role": s.role,
+                "entries": int(s.compiled.meta["entries"]),
+                "sha256": str(s.compiled.meta["sha256"]),
+                "warnings": int(s.compiled.meta["warning_count"]),
+            }
+            for s in self.sets
+        ]
+
+    def lookup(
+        self,
+        md5: str | None = None,
+        sha1: str | None = None,
+        sha256: str | None = None,
+        pdq: str | None = None,
+        pdq_quality: int | None = None,
+        phash: str | None = None,
+    ) -> tuple[bool, list[dict[str, Any]]]:
+        """Match one file's hashes (lower-case hex) against every set.
+
+        Returns:
+            (known, matches): whether a known-good set holds the file, and the sorted match dicts.
+        """
+        exact = {"md5": _decode(md5, "md5"), "sha1": _decode(sha1, "sha1"), "sha256": _decode(sha256, "sha256")}
+        perceptual: dict[str, tuple[bytes, int]] = {}
+        pdq_bytes = _decode(pdq, "pdq")
+        if pdq_bytes is not None and pdq_quality is not None and pdq_quality >= self.pdq_min_quality:
+            perceptual["pdq"] = (pdq_bytes, self.pdq_threshold)
+        phash_bytes = _decode(phash, "phash")
+        if phash_bytes is not None:
+            perceptual["phash"] = (phash_bytes, self.phash_threshold)
+        known = False
+        matches: list[dict[str, Any]] = []
+        for loaded in self.sets:
+            hits: dict[tuple[str, int], int] = {}
+            for alg in EXACT_ALGORITHMS:
+                value, index = exact[alg], loaded.compiled.exact.get(alg)
+                if value is not None and index is not None:
+                    for tag in index.lookup(value).tolist():
+                        hits[(alg, tag)] = 0
+            if loaded.role == ROLE_KNOWN:
+                known = known or bool(hits)
+                continue
+            exact_tags = {tag for _alg, tag in hits}
+            for alg, (value, threshold) in perceptual.items():
+                p_index = loaded.compiled.perceptual.get(alg)
+                if p_index is None:
+                    continue
+                rows, distances = p_index.search(value, threshold)
+                for row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
+                    tag = int(p_index.tags[row])
+                    if tag not in exact_tags and distance < hits.get((alg, tag), distance + 1):
+                        hits[(alg, tag)] = distance
+            for (alg, tag), distance in hits.items():
+                category, label = loaded.compiled.tags[tag]
+                matches.append(
+                    {
+                        "hashset": loaded.name,
+                        "algorithm": alg,
+                        "distance": distance,
+                        "category": category,
+                        "label": label,
+                    }
+                )
+        matches.sort(key=match_sort_key)
+        return known, matches
+
+    def match(self, record: FileRecord) -> None:
+        """Set ``record.known`` and append this file's matches to ``record.matches`` (a FileRecord).
+
+        Calling it twice adds nothing new; the whole match list is kept in the deterministic order.
+        """
+        known, matches = self.lookup(
+            md5=record.md5,
+            sha1=record.sha1,
+            sha256=record.sha256,
+            pdq=record.pdq,
+            pdq_quality=record.pdq_quality,
+            phash=record.phash,
+        )
+        if known:
+            record.known = True
+        present = {_identity(m) for m in record.matches}
+        for found in matches:
+            if _identity(found) not in present:
+                record.matches.append(found)
+        record.matches.sort(key=match_sort_key)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle paths, not arrays (memory maps would otherwise be copied into every worker)."""
+        return {
+            "sets": [(s.name, s.role, str(s.source), str(s.compiled.directory)) for s in self.sets],
+            "cache_dir": str(self.cache_dir),
+            "thresholds": (self.pdq_threshold, self.phash_threshold, self.pdq_min_quality),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Re-open the indexes; recompile from the source if this machine has no copy of the cache."""
+        cache_dir = Path(state["cache_dir"])
+        sets = []
+        for name, role, source, directory in state["sets"]:
+            try:
+                compiled = open_index(Path(directory))
+            except HashSetError:
+                compiled, _reused = load_or_compile(Path(source), cache_dir)
+            sets.append(LoadedSet(name, role, Path(source), compiled))
+        pdq_threshold, phash_threshold, pdq_min_quality = state["thresholds"]
+        self.__init__(sets, cache_dir, pdq_threshold, phash_threshold, pdq_min_quality)  # type: ignore[misc]
+
+
+__all__ = ["ROLE_ALERT", "ROLE_KNOWN", "HashSets", "LoadedSet", "match_sort_key", "parse_spec"]

@@ -1,0 +1,159 @@
+"""Perceptual hashes of pictures: PDQ (with its quality) and pHash, from one decode.
+
+Why both: PDQ is what Project VIC / CAID style sets increasingly carry and it survives resizing, recompression
+and greyscale well, but a crop of a few percent moves it by ~50 bits; pHash (DCT of a 32x32 thumbnail) is
+coarser but stays within a few bits under such a light crop. Matching on either catches more copies.
+
+Decisions, with reasons:
+
+- **One decode, full resolution.** PDQ is defined on the full-resolution luminance; decoding a JPEG at reduced
+  size (``Image.draft``) would move the hash by several bits and make it differ from the value other tools put
+  in the hash sets. The same RGB pixels feed pHash so the two hashes describe the same picture.
+- **Decompression bombs** are refused from the header alone (width x height against ``max_pixels``) before any
+  pixel is decoded, so a 50 000 x 50 000 PNG of a few kilobytes cannot exhaust memory.
+- **EXIF orientation is NOT applied.** The hashes describe the pixels as stored, which is what hash-set
+  producers (PDQ reference hasher, imagehash) compute by default; applying a tag that anyone can edit without
+  touching the pixels would make the same stored picture hash differently depending on metadata and break
+  exact reproducibility between tools. A rotated copy is a different picture for PDQ anyway.
+- **Alpha is dropped, not composited**: ``convert("RGB")`` is what the common tools do, so we agree with them.
+- **Animated / multi-page** files (GIF, APNG, WebP, TIFF) are hashed on their first frame.
+- **16-bit and float** greyscale is scaled to 8 bits (Pillow's own conversion would clip it to white).
+- Every failure becomes a one-line ``error``; this module never raises on bad input, because carved and
+  deleted pictures are often truncated or corrupt and the scan must go on.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image
+
+try:  # HEIC/HEIF only where the optional plugin is installed.
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF_AVAILABLE = True
+except ImportError:  # pragma: no cover - depends on the environment
+    HEIF_AVAILABLE = False
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+# MIME types (as triage.filetypes names them) whose pictures get perceptual hashes. Icons are left out on
+# purpose: thousands of tiny system icons per Windows install, all low PDQ quality, and never what a hash set
+# is about.
+PICTURE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/bmp",
+        "image/tiff",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+        "image/avif",
+    }
+)
+_HEIF_TYPES = frozenset({"image/heic", "image/heif"})
+
+
+@dataclass(frozen=True)
+class PerceptualResult:
+    """Perceptual hashes of one picture; all hash fields are None when ``error`` says why.
+
+    Attributes:
+        pdq: 256-bit PDQ hash as 64 lower-case hex characters (canonical PDQ order, as in the hash sets).
+        pdq_quality: PDQ quality 0-100; below ~50 the hash carries too little structure to be matched.
+        phash: 64-bit pHash (imagehash) as 16 lower-case hex characters.
+        error: one-line reason the picture could not be hashed, else None.
+    """
+
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    phash: str | None = None
+    error: str | None = None
+
+
+def is_picture_type(mime: str | None) -> bool:
+    """Tell whether a signature MIME type should get perceptual hashes."""
+    return mime in PICTURE_TYPES
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().replace("\r", " ").replace("\n", " ")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Bring any Pillow mode to 8-bit RGB without clipping high-bit-depth greyscale."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img)
+        if mode.startswith("I;16"):
+            arr8 = (arr.astype(np.uint32) >> 8).astype(np.uint8)
+        else:
+            arr = arr.astype(np.float64)
+            lo, hi = float(arr.min()), float(arr.max())
+            if mode == "I" and lo >= 0 and hi <= 255:
+                arr8 = arr.astype(np.uint8)
+            elif mode == "I" and lo >= 0 and hi <= 65535:
+                arr8 = (arr / 257.0).round().astype(np.uint8)
+            else:
+                span = hi - lo if hi > lo else 1.0
+                arr8 = ((arr - lo) * (255.0 / span)).round().astype(np.uint8)
+        return Image.fromarray(arr8, mode="L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
+def _pdq_hex(bits: np.ndarray) -> str:
+    """Pack pdqhash's bit vector (bit 255 first) into the canonical 64-hex-character form."""
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+
+
+def perceptual_hashes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mime: str | None = None) -> PerceptualResult:
+    """Compute PDQ (+quality) and pHash of a picture held in memory.
+
+    Args:
+        data: the whole file content.
+        max_pixels: refuse pictures whose header announces more pixels than this (decompression bombs).
+        mime: the signature type if known; only used to give a clearer error for HEIC without pillow-heif.
+
+    Returns:
+        A PerceptualResult; never raises for bad pictures (the reason is in ``error``).
+    """
+    if mime in _HEIF_TYPES and not HEIF_AVAILABLE:
+        return PerceptualResult(error="HEIC/HEIF decoding needs the optional pillow-heif package")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning, palette/transparency notes
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    return PerceptualResult(error=f"decompression bomb: {width}x{height} pixels")
+                if getattr(img, "n_frames", 1) > 1:
+                    img.seek(0)
+                img.load()
+                rgb = _to_rgb(img)
+                pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+                bits, quality = pdqhash.compute(pixels)
+                phash = str(imagehash.phash(rgb))
+        return PerceptualResult(pdq=_pdq_hex(bits), pdq_quality=int(quality), phash=phash)
+    except Image.DecompressionBombError as exc:
+        # Pillow's own (higher) limit fired inside Image.open, before we could read the size.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        return PerceptualResult(error=f"decompression bomb: {found.group(1) if found else 'too many'} pixels")
+    except Image.UnidentifiedImageError:
+        # Pillow's message carries a memory address; keep the error reproducible between runs.
+        return PerceptualResult(error="cannot identify image file")
+    except Exception as exc:  # every decoder failure is data, not a crash
+        return PerceptualResult(error=_one_line(exc))
