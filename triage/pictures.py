@@ -120,7 +120,9 @@ def _pdq_hex(bits: np.ndarray) -> str:
     return np.packbits(bits.astype(np.uint8)).tobytes().hex()
 
 
-def perceptual_hashes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mime: str | None = None) -> PerceptualResult:
+def perceptual_hashes(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mime: str | None = None
+) -> PerceptualResult:
     """Compute PDQ (+quality) and pHash of a picture held in memory.
 
     Args:

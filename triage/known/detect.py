@@ -1,9 +1,9 @@
 """Tell a hash set's format from its content and hand it to the right parser.
 
-Why content, not the file name: sets arrive renamed by mail gateways, USB sticks and colleagues (``hashes.txt``
-that is really VICS JSON, ``nsrl.db`` that is an RDS v3 database). The order of checks goes from the most
-distinctive signature to the least: SQLite magic, JSON, the hashdeep banner, a CSV header naming hash columns,
-and finally lines that start with a hex hash.
+Why content, not the file name: sets arrive renamed by mail gateways, USB sticks and colleagues
+(``hashes.txt`` that is really VICS JSON, ``nsrl.db`` that is an RDS v3 database). The order of checks goes
+from the most distinctive signature to the least: SQLite magic, JSON, the hashdeep banner, a CSV header naming
+hash columns, and finally lines that start with a hex hash.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 HEAD_BYTES = 1 << 16
 SNIFF_LINES = 50
 _HASH_LINE_RE = re.compile(r"^\\?([0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})(\s.*)?$")
-_BSD_LINE_RE = re.compile(r"^(MD5|SHA1|SHA-1|SHA256|SHA-256|SHA2-256)\s*\(.*\)\s*=\s*([0-9A-Fa-f]+)$", re.IGNORECASE)
+_BSD_LINE_RE = re.compile(
+    r"^(MD5|SHA1|SHA-1|SHA256|SHA-256|SHA2-256)\s*\(.*\)\s*=\s*([0-9A-Fa-f]+)$", re.IGNORECASE
+)
 
 
 def _meaningful_lines(head: str) -> list[str]:

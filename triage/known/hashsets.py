@@ -142,7 +142,11 @@ class HashSets:
     @property
     def thresholds(self) -> dict[str, int]:
         """The matching thresholds, as the summary states them."""
-        return {"pdq": self.pdq_threshold, "pdq_min_quality": self.pdq_min_quality, "phash": self.phash_threshold}
+        return {
+            "pdq": self.pdq_threshold,
+            "pdq_min_quality": self.pdq_min_quality,
+            "phash": self.phash_threshold,
+        }
 
     def describe(self) -> list[dict[str, Any]]:
         """One dict per set, in the order given: name, format, role, entries, sha256, warnings (count)."""
@@ -172,7 +176,11 @@ class HashSets:
         Returns:
             (known, matches): whether a known-good set holds the file, and the sorted match dicts.
         """
-        exact = {"md5": _decode(md5, "md5"), "sha1": _decode(sha1, "sha1"), "sha256": _decode(sha256, "sha256")}
+        exact = {
+            "md5": _decode(md5, "md5"),
+            "sha1": _decode(sha1, "sha1"),
+            "sha256": _decode(sha256, "sha256"),
+        }
         perceptual: dict[str, tuple[bytes, int]] = {}
         pdq_bytes = _decode(pdq, "pdq")
         if pdq_bytes is not None and pdq_quality is not None and pdq_quality >= self.pdq_min_quality:

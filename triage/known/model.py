@@ -33,9 +33,9 @@ Category = int | str | None
 def normalise_category(value: Any) -> Category:
     """Keep a category as given, with one normalisation so that sets agree with each other.
 
-    VICS gives integers (``1``), CAID grades letters (``"A"``), CSV gives text for everything. Integers stay
-    integers, digit-only text becomes an integer (so CSV ``"1"`` equals VICS ``1``), other text is stripped and
-    kept verbatim (``"A"``), empty/None means uncategorised. Booleans and floats are odd but kept as text.
+    VICS gives integers (``1``), CAID grades letters (``"A"``), CSV gives text for everything. Integers
+    stay integers, digit-only text becomes an integer (so CSV ``"1"`` equals VICS ``1``), other text is
+    stripped and kept verbatim (``"A"``), empty/None means uncategorised; whole floats become integers.
     """
     if value is None:
         return None

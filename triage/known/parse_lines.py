@@ -26,7 +26,9 @@ for _i, _c in enumerate(b"ABCDEF"):
 WINDOW_BYTES = 32 << 20  # lines are handled in windows of about this size to bound memory
 ROWS_PER_BLOCK = 1 << 16  # rows gathered at once when decoding hex (index matrix stays small)
 
-_BSD_RE = re.compile(r"^(MD5|SHA1|SHA-1|SHA256|SHA-256|SHA2-256)\s*\(.*\)\s*=\s*([0-9A-Fa-f]+)$", re.IGNORECASE)
+_BSD_RE = re.compile(
+    r"^(MD5|SHA1|SHA-1|SHA256|SHA-256|SHA2-256)\s*\(.*\)\s*=\s*([0-9A-Fa-f]+)$", re.IGNORECASE
+)
 _GNU_RE = re.compile(r"^\\?([0-9A-Fa-f]+)(?:\s+\*?.*)?$")
 
 

@@ -91,4 +91,6 @@ def parse_nsrl(path: Path) -> ParsedSet:
                 row += len(batch)
     except sqlite3.Error as exc:
         raise HashSetError(f"NSRL database cannot be read: {exc}") from None
-    return builder.finish("nsrl-rds-v3", ROLE_KNOWN, {"table": table, "columns": [c.lower() for c in columns]})
+    return builder.finish(
+        "nsrl-rds-v3", ROLE_KNOWN, {"table": table, "columns": [c.lower() for c in columns]}
+    )

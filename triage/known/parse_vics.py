@@ -4,13 +4,14 @@ Shapes accepted (field names compared case-insensitively, because exporters diff
 
 - 1.x: ``{"odata.metadata": ".../DataModels/1.3.xml#Media", "value": [Media, ...]}`` or ``...#Cases`` with
   ``"value": [{"CaseID": ..., "Media": [Media, ...]}, ...]``.
-- 2.0: ``{"@odata.context": ".../DataModels/2.0.xml/UK/$metadata#Media", "value": [...]}``; the profile (US, UK,
-  Default) is read from the context URL and shows in the derived labels ("UK Category A").
+- 2.0: ``{"@odata.context": ".../DataModels/2.0.xml/UK/$metadata#Media", "value": [...]}``; the profile
+  (US, UK, Default) is read from the context URL and shows in the derived labels ("UK Category A").
 
 Each Media item gives ``MD5``, ``SHA1`` (and ``SHA256`` if present), ``Category`` (kept as given: an integer
 for US/Default, a grade letter for UK), and ``AlternativeHashes`` entries
 ``{"AlgorithmName": "SHA256" | "PDQ" | "pHash" | ..., "HashValue": "..."}``; algorithms we cannot match
-(PhotoDNA, ...) are counted in the info, not warned about. Hashes in nested ``MediaFiles`` items are taken too.
+(PhotoDNA, ...) are counted in the info, not warned about. Hashes in nested ``MediaFiles`` items are taken
+too.
 A Media item without any usable hash, or with a malformed one, is reported by its position and skipped.
 
 Why the whole document is loaded with ``json.loads``: the standard library has no streaming parser, and VICS

@@ -59,7 +59,9 @@ def build_perceptual(keys: np.ndarray, tags: np.ndarray) -> dict[str, np.ndarray
 class PerceptualIndex:
     """Exact r-neighbour search by Hamming distance over one perceptual algorithm of one set."""
 
-    def __init__(self, hashes: np.ndarray, tags: np.ndarray, mih_keys: np.ndarray, mih_ids: np.ndarray) -> None:
+    def __init__(
+        self, hashes: np.ndarray, tags: np.ndarray, mih_keys: np.ndarray, mih_ids: np.ndarray
+    ) -> None:
         self.hashes = hashes
         self.words = hashes.view(np.uint64)  # n x (width / 8), for popcount
         self.tags = tags

@@ -58,14 +58,24 @@ def file_sha256(path: Path) -> str:
 def _stat_key(path: Path) -> tuple[Path, dict[str, Any]]:
     real = path.resolve()
     st = real.stat()
-    stamp = {"path": str(real), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino, "dev": st.st_dev}
+    stamp = {
+        "path": str(real),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+    }
     return real, stamp
 
 
 def source_sha256(path: Path, cache_dir: Path, trust_stat: bool = True) -> str:
     """sha256 of a hash-set source, remembered per (path, size, mtime, inode) in the cache."""
     real, stamp = _stat_key(path)
-    memo = cache_dir / "sources" / (hashlib.sha1(str(real).encode("utf-8", "surrogateescape")).hexdigest() + ".json")
+    memo = (
+        cache_dir
+        / "sources"
+        / (hashlib.sha1(str(real).encode("utf-8", "surrogateescape")).hexdigest() + ".json")
+    )
     if trust_stat:
         with contextlib.suppress(OSError, ValueError):
             saved = json.loads(memo.read_text())
@@ -122,7 +132,9 @@ def build_arrays(parsed: ParsedSet) -> dict[str, np.ndarray]:
 def build_meta(parsed: ParsedSet, source: Path, sha256: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """The meta.json content of a compiled set."""
     counts = {alg: len(arrays[f"{alg}.keys"]) for alg in EXACT_ALGORITHMS if f"{alg}.keys" in arrays}
-    counts.update({alg: len(arrays[f"{alg}.hashes"]) for alg in PERCEPTUAL_ALGORITHMS if f"{alg}.hashes" in arrays})
+    counts.update(
+        {alg: len(arrays[f"{alg}.hashes"]) for alg in PERCEPTUAL_ALGORITHMS if f"{alg}.hashes" in arrays}
+    )
     return {
         "index_version": INDEX_VERSION,
         "source": str(source),
@@ -192,7 +204,8 @@ def open_index(directory: Path) -> CompiledSet:
         if meta.get("index_version") != INDEX_VERSION:
             raise HashSetError(f"hash-set index {directory} has another version")
         arrays = {
-            p.name[: -len(".npy")]: np.load(p, mmap_mode="r", allow_pickle=False) for p in directory.glob("*.npy")
+            p.name[: -len(".npy")]: np.load(p, mmap_mode="r", allow_pickle=False)
+            for p in directory.glob("*.npy")
         }
     except (OSError, ValueError) as exc:
         raise HashSetError(f"hash-set index {directory} cannot be opened: {exc}") from None
@@ -203,7 +216,9 @@ def open_index(directory: Path) -> CompiledSet:
             if f"{alg}.keys" in arrays
         }
         perceptual = {
-            alg: PerceptualIndex(*(arrays[f"{alg}.{part}"] for part in ("hashes", "tags", "mih_keys", "mih_ids")))
+            alg: PerceptualIndex(
+                *(arrays[f"{alg}.{part}"] for part in ("hashes", "tags", "mih_keys", "mih_ids"))
+            )
             for alg in PERCEPTUAL_ALGORITHMS
             if f"{alg}.hashes" in arrays
         }
