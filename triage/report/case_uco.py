@@ -1,0 +1,238 @@
+"""case.jsonld: the scan as CASE 1.x / UCO 1.x JSON-LD, for tools that exchange provenance in CASE.
+
+The graph holds the tool, the device image (``uco-observable:Image``, a kind of ObservableObject, with
+ImageFacet, FileFacet and ContentDataFacet), one node per file system slot (``DiskPartition`` or, for a device
+without a partition table, ``FileSystem``), one ``uco-observable:File`` per data stream with FileFacet and
+ContentDataFacet hashes, ``Contained_Within`` relationships file → volume → image, and the scan itself as an
+``InvestigativeAction`` (instrument: the tool, object: the image, results: the files).
+
+Choices:
+
+- ``@id``s are ``kb:<kind>-<uuid5>`` from the device name and the stream's volume, path and inode (a counter
+  is added should two streams share all three), so the same scan always gives the same graph.
+- ``types:hashMethod`` is a plain string ("MD5", "SHA1", "SHA256"), not a ``vocabulary:HashNameVocab`` typed
+  literal: UCO 1.4 deprecated the typed form and CASE 1.5's validator warns about it. ``hashValue`` is
+  ``xsd:hexBinary``.
+- The image's ContentDataFacet holds the hashes computed over the media during the scan; without those, the
+  hashes stored at acquisition, unless verification found a mismatch (then they describe other bytes).
+- Perceptual hashes (PDQ, pHash) are not in UCO's hash vocabulary and are left to files.jsonl and vics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from triage.report.common import evidence_name, file_name, json_text, record_times
+
+CONTEXT: dict[str, str] = {
+    "kb": "http://example.org/kb/",
+    "case-investigation": "https://ontology.caseontology.org/case/investigation/",
+    "uco-action": "https://ontology.unifiedcyberontology.org/uco/action/",
+    "uco-core": "https://ontology.unifiedcyberontology.org/uco/core/",
+    "uco-observable": "https://ontology.unifiedcyberontology.org/uco/observable/",
+    "uco-tool": "https://ontology.unifiedcyberontology.org/uco/tool/",
+    "uco-types": "https://ontology.unifiedcyberontology.org/uco/types/",
+    "uco-vocabulary": "https://ontology.unifiedcyberontology.org/uco/vocabulary/",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+}
+CASE_UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:x-triage:case-uco")
+HASH_NAMES = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256"}
+FACET_TIMES = {
+    "modified": "uco-observable:modifiedTime",
+    "accessed": "uco-observable:accessedTime",
+    "changed": "uco-observable:metadataChangeTime",
+    "created": "uco-observable:observableCreatedTime",
+}
+
+
+class _Ids:
+    """Deterministic ``kb:`` identifiers, unique within one graph."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.seen: set[str] = set()
+
+    def make(self, kind: str, *parts: Any) -> str:
+        seed = json_text("\x1f".join([self.device, kind, *(str(p) for p in parts)]))
+        candidate = f"kb:{kind}-{uuid.uuid5(CASE_UUID_NS, seed)}"
+        counter = 1
+        while candidate in self.seen:
+            counter += 1
+            candidate = f"kb:{kind}-{uuid.uuid5(CASE_UUID_NS, f'{seed}#{counter}')}"
+        self.seen.add(candidate)
+        return candidate
+
+
+def _datetime(value: str) -> dict[str, str]:
+    return {"@type": "xsd:dateTime", "@value": value}
+
+
+def _hashes(ids: _Ids, owner: str, hashes: dict[str, str | None]) -> list[dict[str, Any]]:
+    return [
+        {
+            "@id": ids.make("hash", owner, alg),
+            "@type": "uco-types:Hash",
+            "uco-types:hashMethod": HASH_NAMES[alg],
+            "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": value},
+        }
+        for alg, value in hashes.items()
+        if alg in HASH_NAMES and value
+    ]
+
+
+def _content_facet(ids: _Ids, owner: str, size: Any, mime: Any, hashes: dict[str, Any]) -> dict[str, Any]:
+    facet: dict[str, Any] = {"@id": ids.make("content-data-facet", owner), "@type": "uco-observable:ContentDataFacet"}
+    if isinstance(size, int):
+        facet["uco-observable:sizeInBytes"] = size
+    if mime:
+        facet["uco-observable:mimeType"] = json_text(str(mime))
+    found = _hashes(ids, owner, hashes)
+    if found:
+        facet["uco-observable:hash"] = found
+    return facet
+
+
+def _relationship(ids: _Ids, source: str, target: str) -> dict[str, Any]:
+    return {
+        "@id": ids.make("relationship", source, target),
+        "@type": "uco-core:Relationship",
+        "uco-core:source": {"@id": source},
+        "uco-core:target": {"@id": target},
+        "uco-core:kindOfRelationship": "Contained_Within",
+        "uco-core:isDirectional": True,
+    }
+
+
+def _image(ids: _Ids, summary: dict[str, Any]) -> dict[str, Any]:
+    evidence = summary.get("evidence") or {}
+    paths = [str(p) for p in evidence.get("paths") or []]
+    image_id = ids.make("image", *paths)
+    hashes = evidence.get("computed_hashes") or {}
+    if not hashes and evidence.get("verification") != "mismatch":
+        hashes = evidence.get("stored_hashes") or {}
+    facets: list[dict[str, Any]] = [
+        {
+            "@id": ids.make("image-facet", image_id),
+            "@type": "uco-observable:ImageFacet",
+            "uco-observable:imageType": json_text(str(evidence.get("format") or "unknown")),
+        }
+    ]
+    if paths:
+        facets.append(
+            {
+                "@id": ids.make("file-facet", image_id),
+                "@type": "uco-observable:FileFacet",
+                "uco-observable:fileName": json_text(file_name(paths[0].replace("\\", "/"))),
+                "uco-observable:filePath": json_text(paths[0]),
+            }
+        )
+    facets.append(_content_facet(ids, image_id, evidence.get("media_size"), None, hashes))
+    return {
+        "@id": image_id,
+        "@type": "uco-observable:Image",
+        "uco-core:name": json_text(evidence_name(summary)),
+        "uco-core:hasFacet": facets,
+    }
+
+
+def _volume(ids: _Ids, volume: dict[str, Any]) -> dict[str, Any]:
+    index = volume.get("index")
+    node_id = ids.make("volume", index, volume.get("offset"))
+    facets: list[dict[str, Any]] = []
+    if index is not None:
+        facets.append(
+            {
+                "@id": ids.make("disk-partition-facet", node_id),
+                "@type": "uco-observable:DiskPartitionFacet",
+                "uco-observable:partitionID": str(index),
+                "uco-observable:partitionOffset": int(volume.get("offset") or 0),
+                "uco-observable:partitionLength": int(volume.get("size") or 0),
+                "uco-observable:diskPartitionType": json_text(str(volume.get("description") or "")),
+            }
+        )
+    if volume.get("fs"):
+        facets.append(
+            {
+                "@id": ids.make("file-system-facet", node_id),
+                "@type": "uco-observable:FileSystemFacet",
+                "uco-observable:fileSystemType": json_text(str(volume["fs"])),
+            }
+        )
+    node: dict[str, Any] = {
+        "@id": node_id,
+        "@type": "uco-observable:DiskPartition" if index is not None else "uco-observable:FileSystem",
+    }
+    if facets:
+        node["uco-core:hasFacet"] = facets
+    return node
+
+
+def _file(ids: _Ids, record: dict[str, Any]) -> dict[str, Any]:
+    path = json_text(record.get("path") or "")
+    file_id = ids.make("file", record.get("volume"), path, record.get("inode"))
+    facet: dict[str, Any] = {
+        "@id": ids.make("file-facet", file_id),
+        "@type": "uco-observable:FileFacet",
+        "uco-observable:fileName": file_name(path),
+        "uco-observable:filePath": path,
+        "uco-observable:allocationStatus": "allocated" if record.get("allocated", True) else "unallocated",
+        "uco-observable:isDirectory": False,
+    }
+    if isinstance(record.get("size"), int):
+        facet["uco-observable:sizeInBytes"] = record["size"]
+    for key, value in record_times(record).items():
+        if value:
+            facet[FACET_TIMES[key]] = _datetime(value)
+    hashes = {alg: record.get(alg) for alg in HASH_NAMES}
+    content = _content_facet(ids, file_id, record.get("size"), record.get("type"), hashes)
+    return {"@id": file_id, "@type": "uco-observable:File", "uco-core:hasFacet": [facet, content]}
+
+
+def build_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON-LD document as a dict."""
+    ids = _Ids(json_text(evidence_name(summary)))
+    tool = summary.get("tool") or {}
+    tool_node = {
+        "@id": ids.make("tool", tool.get("name"), tool.get("version")),
+        "@type": "uco-tool:Tool",
+        "uco-core:name": str(tool.get("name") or "triage"),
+        "uco-tool:toolType": "Triage",
+        "uco-tool:version": str(tool.get("version") or ""),
+    }
+    image = _image(ids, summary)
+    graph: list[dict[str, Any]] = [tool_node, image]
+    volume_ids: dict[Any, str] = {}
+    for volume in summary.get("volumes") or []:
+        if volume.get("role", "partition") != "partition" or volume.get("index") in volume_ids:
+            continue
+        node = _volume(ids, volume)
+        volume_ids[volume.get("index")] = node["@id"]
+        graph += [node, _relationship(ids, node["@id"], image["@id"])]
+    file_ids: list[str] = []
+    for record in records:
+        node = _file(ids, record)
+        file_ids.append(node["@id"])
+        container = volume_ids.get(record.get("volume"), image["@id"])
+        graph += [node, _relationship(ids, node["@id"], container)]
+    action: dict[str, Any] = {
+        "@id": ids.make("investigative-action", summary.get("started")),
+        "@type": "case-investigation:InvestigativeAction",
+        "uco-core:name": "triage scan",
+        "uco-action:instrument": {"@id": tool_node["@id"]},
+        "uco-action:object": {"@id": image["@id"]},
+        "uco-action:result": [{"@id": i} for i in file_ids],
+    }
+    if summary.get("started"):
+        action["uco-action:startTime"] = _datetime(summary["started"])
+    if summary.get("finished"):
+        action["uco-action:endTime"] = _datetime(summary["finished"])
+    graph.append(action)
+    return {"@context": CONTEXT, "@graph": graph}
+
+
+def render_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
+    """case.jsonld as UTF-8 bytes."""
+    text = json.dumps(build_case(summary, records), ensure_ascii=False, indent=2)
+    return (text + "\n").encode("utf-8")

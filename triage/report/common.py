@@ -1,0 +1,164 @@
+"""What every report writer shares: atomic writes, character escaping, record helpers.
+
+Evidence-derived text (file names, volume labels, hash-set labels) can hold anything a file system allows:
+control characters, bidi overrides that make ``gpj.exe`` look like ``exe.jpg``, bytes that are not UTF-8 (lone
+surrogates from ``surrogateescape``). Each output format has its own set of characters it cannot carry or that a
+reader would not see, and escapes exactly those, always the same way:
+
+- a raw byte (surrogate U+DC80..U+DCFF from ``records.decode_name``) and a C0 control or DEL → ``\\xNN``;
+- any other code point → ``\\uNNNN`` (``\\UNNNNNNNN`` beyond the BMP), so U+0085 (``\\u0085``, a character)
+  never looks like the byte 0x85 (``\\x85``).
+
+When a value needs any escape, its literal backslashes are doubled first (the ``records.json_safe`` rule), so
+the escaped text still maps back to exactly one original.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TIME_KEYS = ("modified", "accessed", "changed", "created")
+
+
+def atomic_write(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
+
+    Why: a report half-written when the examiner's machine dies must never look like a finished one; the
+    rename is atomic on the same file system.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def escape_code(ch: str) -> str:
+    """The visible escape for one character (see the module docstring)."""
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def is_surrogate(ch: str) -> bool:
+    return "\ud800" <= ch <= "\udfff"
+
+
+def is_xml_invalid(ch: str) -> bool:
+    """Characters XML 1.0 cannot carry, plus all controls (a parser would turn CR into LF, C1 is discouraged)."""
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF)
+
+
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def is_hidden(ch: str) -> bool:
+    """Characters a person reading a table would not see as what they are.
+
+    Controls, format characters (bidi overrides, zero-width joiners), surrogates and line/paragraph
+    separators. Why so broad: a right-to-left override hides the real extension of a file name, and an examiner
+    must see it; an emoji with a zero-width joiner showing as ``\\u200d`` is a fair price.
+    """
+    return unicodedata.category(ch) in _HIDDEN_CATEGORIES
+
+
+def escape_text(text: str, needs: Callable[[str], bool]) -> str:
+    """Escape every character for which ``needs`` is true, doubling backslashes if any was escaped."""
+    if not any(needs(ch) for ch in text):
+        return text
+    return "".join(escape_code(ch) if needs(ch) else ("\\\\" if ch == "\\" else ch) for ch in text)
+
+
+def visible(text: Any) -> str:
+    """Text for people (CSV cells, titles): hidden characters shown as escapes."""
+    return escape_text(str(text), is_hidden)
+
+
+def json_text(text: str) -> str:
+    """Text for JSON outputs: JSON carries any character except lone surrogates, which UTF-8 cannot encode."""
+    return escape_text(text, is_surrogate)
+
+
+def xml_text(text: str) -> str:
+    """Text for XML outputs: only what XML 1.0 can carry and a parser gives back unchanged."""
+    return escape_text(text, is_xml_invalid)
+
+
+def visible_parts(text: str) -> list[tuple[bool, str]]:
+    """Split text into (is_escape, piece) runs, so HTML can style escapes apart from literal text.
+
+    Why no backslash doubling here: in HTML the escapes are drawn boxed, so a literal backslash in a name can
+    never be mistaken for one.
+    """
+    parts: list[tuple[bool, str]] = []
+    for ch in text:
+        if is_hidden(ch):
+            parts.append((True, escape_code(ch)))
+        elif parts and not parts[-1][0]:
+            parts[-1] = (False, parts[-1][1] + ch)
+        else:
+            parts.append((False, ch))
+    return parts
+
+
+# ---- record helpers -------------------------------------------------------------------------------------------
+
+
+def record_times(record: dict[str, Any]) -> dict[str, str | None]:
+    times = record.get("times") or {}
+    return {key: times.get(key) for key in TIME_KEYS}
+
+
+def is_media(record: dict[str, Any]) -> bool:
+    """Pictures and videos (by signature type), the files VICS and the examiner care about."""
+    kind = record.get("type") or ""
+    return kind.startswith(("image/", "video/"))
+
+
+def file_name(path: str) -> str:
+    """The last component of a "/"-rooted path (the whole path if it has no "/")."""
+    return path.rstrip("/").rsplit("/", 1)[-1] if path.strip("/") else path
+
+
+def category_text(value: Any) -> str:
+    """A category as shown in reports: '' for uncategorised, else as given (1, "A")."""
+    return "" if value is None else str(value)
+
+
+def match_text(match: dict[str, Any]) -> str:
+    """One match as ``set:category:algorithm:distance`` (CSV column, compact and sortable)."""
+    distance = match.get("distance")
+    return ":".join(
+        [
+            str(match.get("hashset") or ""),
+            category_text(match.get("category")),
+            str(match.get("algorithm") or ""),
+            "" if distance is None else str(distance),
+        ]
+    )
+
+
+def evidence_name(summary: dict[str, Any]) -> str:
+    """The device's name: its first evidence file without the extension (as scan.device_name)."""
+    paths = (summary.get("evidence") or {}).get("paths") or []
+    if not paths:
+        return "device"
+    name = re.split(r"[\\/]", str(paths[0]))[-1]
+    stem, dot, _ext = name.rpartition(".")
+    return stem if dot and stem else name
