@@ -1,0 +1,261 @@
+"""``triage case``: discover the devices of a case directory, scan those not already done, record everything.
+
+The rules (also in the README):
+
+- A device is skipped as already done when the store says ``done`` for the same evidence identity (names and
+  sizes of its files, first and last MiB; see ``discover.evidence_identity``), the same settings fingerprint
+  (tool version, hash sets by content sha256, thresholds, verification on/off), and its output folder holds a
+  complete summary.json and the very files.jsonl the store recorded (sha256). Everything else is scanned:
+  new, changed, failed, interrupted, or ``running`` in the store from a run that died.
+- The store says ``done`` only after the worker renamed the finished output folder into place, so a run killed
+  at any moment never leaves a device recorded as done with partial output.
+- Exit code: 0 all devices done; 5 some devices failed (or a file/folder of the case could not be examined);
+  4 interrupted; usage/hash-set problems raise before any device is scanned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from triage import TOOL_NAME, __version__
+from triage.case.discover import Discovery, discover, evidence_identity
+from triage.case.executors import run_dask, run_local
+from triage.case.store import CaseStore
+from triage.case.summary import write_reports
+from triage.case.worker import DeviceOutcome, DeviceTask
+from triage.errors import EvidenceError, UsageError
+
+EXIT_OK, EXIT_INTERRUPTED, EXIT_SOME_FAILED = 0, 4, 5
+_STALE = re.compile(r"^\..+\.(?:[^.]+\.tmp|old\.\d+)$")
+
+
+@dataclass
+class CaseSettings:
+    """What the examiner chose for the whole case (each device is scanned with the same)."""
+
+    hashsets: list[str] = field(default_factory=list)
+    pdq_threshold: int = 31
+    phash_threshold: int = 10
+    pdq_min_quality: int = 50
+    verify: bool = True
+    cache_dir: Path | None = None
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CaseEvent:
+    """Progress for the terminal. ``kind``: plan, reused, start, listed, advance, done, failed, interrupted.
+
+    ``plan`` carries ``devices_total`` (devices to scan now) and ``reused`` (already done); per-device events
+    carry the device name; ``listed`` gives ``total_bytes``, ``advance`` the running ``bytes_done``, ``files``
+    and ``matched``; ``devices_finished`` counts finished devices of this run.
+    """
+
+    kind: str
+    device: str | None = None
+    total_bytes: int = 0
+    bytes_done: int = 0
+    files: int = 0
+    matched: int = 0
+    reason: str | None = None
+    host: str | None = None
+    devices_total: int = 0
+    devices_finished: int = 0
+    reused: int = 0
+
+
+CaseProgress = Callable[[CaseEvent], None]
+
+
+@dataclass
+class CaseResult:
+    """What a run did; the full record is in the store and in case.json."""
+
+    out_root: Path
+    case_json: Path
+    case_html: Path
+    discovery: Discovery
+    scanned: list[str]
+    reused: list[str]
+    failed: dict[str, str]
+    interrupted: bool
+    exit_code: int
+    devices: list[dict[str, Any]]
+
+
+def run_case(case_dir: Path, out_root: Path, settings: CaseSettings, jobs: int = 0, scheduler: str | None = None,
+             progress: CaseProgress | None = None) -> CaseResult:
+    """Scan every device of ``case_dir`` into ``out_root`` (locally, or on the Dask cluster ``scheduler``).
+
+    Raises:
+        UsageError: bad case dir or output folder, output inside the case, another run holds the case,
+            unreachable scheduler.
+        HashSetError: a hash set cannot be loaded (before any device is scanned).
+        EvidenceError: the case directory holds no evidence at all.
+    """
+    case_dir, out_root = Path(case_dir).absolute(), Path(out_root).absolute()
+    _refuse_out_inside(case_dir, out_root)
+    jobs = jobs or os.cpu_count() or 1
+    emit = progress or (lambda event: None)
+    specs, body = _settings_body(settings)
+    out_root.mkdir(parents=True, exist_ok=True)
+    with _case_lock(out_root), contextlib.closing(CaseStore(out_root / "case.sqlite")) as store:
+        found = discover(case_dir, exclude=out_root, names=store.known_names())
+        if not found.devices:
+            raise EvidenceError(f"{case_dir}: no evidence found ({len(found.skipped)} file(s) or folder(s) skipped)")
+        fp = store.save_settings(body)
+        mode = "dask" if scheduler else "local"
+        run_id = store.begin_run(mode, scheduler, jobs, settings.command, fp)
+        identities = {d.name: evidence_identity(d.paths) for d in found.devices}
+        store.sync_devices([(d, identities[d.name]) for d in found.devices], found.skipped)
+        _remove_stale(out_root)
+        tasks, reused = [], []
+        for dev in found.devices:
+            if dev.problem:
+                store.mark_failed(dev.name, run_id, dev.problem)
+            elif store.is_complete(dev.name, identities[dev.name], fp, out_root):
+                reused.append(dev.name)
+                emit(CaseEvent("reused", dev.name))
+            else:
+                tasks.append(DeviceTask(dev.name, str(dev.first), str(out_root), specs,
+                                        (settings.pdq_threshold, settings.phash_threshold, settings.pdq_min_quality),
+                                        str(settings.cache_dir) if settings.cache_dir else None, settings.verify,
+                                        1, tuple(settings.command)))
+        if not scheduler:  # spare cores go to reading inside a device when there are fewer devices than jobs
+            per_device = max(1, jobs // max(1, min(jobs, len(tasks))))
+            tasks = [DeviceTask(**{**t.__dict__, "jobs": per_device}) for t in tasks]
+        emit(CaseEvent("plan", devices_total=len(tasks), reused=len(reused)))
+        sink = _Sink(store, run_id, fp, out_root, emit, len(tasks))
+        interrupted = False
+        try:
+            if tasks:
+                interrupted = run_dask(tasks, scheduler, sink) if scheduler else run_local(tasks, jobs, sink)
+        except KeyboardInterrupt:
+            interrupted = True
+        except BaseException:
+            store.finish_run(run_id, "error", 1)
+            raise
+        devices = store.devices()
+        failed = {d["name"]: d["reason"] or d["status"] for d in devices if d["status"] != "done"}
+        errors = [s for s in found.skipped if s.error]
+        code = EXIT_INTERRUPTED if interrupted else EXIT_SOME_FAILED if failed or errors else EXIT_OK
+        case_json, case_html = write_reports(store, case_dir, out_root, run_id)
+        store.finish_run(run_id, "interrupted" if interrupted else "finished", code)
+    return CaseResult(out_root, case_json, case_html, found, sink.scanned, reused, failed, interrupted, code,
+                      devices)
+
+
+class _Sink:
+    """Records outcomes in the store (on the runner's thread) and forwards progress."""
+
+    def __init__(self, store: CaseStore, run_id: int, fp: str, out_root: Path, emit: CaseProgress,
+                 total: int) -> None:
+        self.store, self.run_id, self.fp, self.out_root, self.emit = store, run_id, fp, out_root, emit
+        self.total = total
+        self.began: set[str] = set()
+        self.ended: set[str] = set()
+        self.scanned: list[str] = []
+
+    def message(self, message: tuple[Any, ...]) -> None:
+        event, name, amount, files, matched, host = message
+        if name in self.ended:
+            return
+        if event == "begin":
+            self._begin(name, host or None)
+        elif event == "listed":
+            self.emit(CaseEvent("listed", name, total_bytes=amount))
+        elif event == "advance":
+            self.emit(CaseEvent("advance", name, bytes_done=amount, files=files, matched=matched))
+
+    def _begin(self, name: str, host: str | None) -> None:
+        if name not in self.began:
+            self.began.add(name)
+            self.store.mark_running(name, self.run_id, self.fp, host)
+            self.emit(CaseEvent("start", name, host=host))
+
+    def finished(self, outcome: DeviceOutcome) -> None:
+        name = outcome.name
+        if name in self.ended:
+            return
+        if outcome.status == "interrupted" and name not in self.began:
+            self.store.mark_failed(name, self.run_id, "not started: the run was interrupted", status="pending")
+            self.ended.add(name)
+            return
+        self._begin(name, outcome.host or None)
+        self.ended.add(name)
+        status, reason = outcome.status, outcome.reason
+        if status == "done" and outcome.out_dir:
+            try:
+                self.store.mark_done(name, self.run_id, Path(outcome.out_dir), outcome.host or None)
+                self.scanned.append(name)
+                shutil.rmtree(self.out_root / f"{name}.incomplete", ignore_errors=True)
+            except (OSError, ValueError) as exc:
+                status, reason = "failed", f"output folder unreadable after the scan: {exc}"
+        if status != "done":
+            self.store.mark_failed(name, self.run_id, reason or status, status=status)
+        self.emit(CaseEvent(status, name, reason=reason, host=outcome.host or None, devices_total=self.total,
+                            devices_finished=len(self.ended)))
+
+
+def _settings_body(settings: CaseSettings) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Absolute hash-set specs (workers may run elsewhere) and the settings that decide whether to redo a device.
+
+    The hash sets are loaded here once: a bad set stops the case before any device is scanned, the compiled
+    indexes are cached for the workers, and their content sha256 enters the fingerprint.
+    """
+    from triage.known import HashSets, parse_spec
+
+    specs: list[str] = []
+    for spec in settings.hashsets:
+        role, path = parse_spec(spec)
+        specs.append(f"{role}:{path.absolute()}" if role else str(path.absolute()))
+    hs = HashSets.load(specs, settings.cache_dir, pdq_threshold=settings.pdq_threshold,
+                       phash_threshold=settings.phash_threshold,
+                       pdq_min_quality=settings.pdq_min_quality) if specs else None
+    body = {
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "hashsets": [{k: v for k, v in d.items() if k != "warnings"} for d in hs.describe()] if hs else [],
+        "thresholds": hs.thresholds if hs else {"pdq": settings.pdq_threshold,
+                                                "pdq_min_quality": settings.pdq_min_quality,
+                                                "phash": settings.phash_threshold},
+        "verify": settings.verify,
+    }
+    return tuple(specs), body
+
+
+def _refuse_out_inside(case_dir: Path, out_root: Path) -> None:
+    """Evidence is never written into: the output folder may not be (or be inside) the case directory."""
+    if not case_dir.is_dir():
+        raise UsageError(f"{case_dir}: not a directory")
+    real_case, real_out = case_dir.resolve(), out_root.resolve()
+    if real_out == real_case or real_case in real_out.parents:
+        raise UsageError(f"output folder {out_root} is inside the case directory {case_dir}")
+
+
+@contextlib.contextmanager
+def _case_lock(out_root: Path) -> Iterator[None]:
+    """One run per output folder at a time (the kernel drops the lock when a run dies, even by SIGKILL)."""
+    fh = open(out_root / ".case.lock", "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another triage case run is using {out_root}") from None
+        yield
+    finally:
+        fh.close()
+
+
+def _remove_stale(out_root: Path) -> None:
+    """Temporary folders of scans killed mid-write (``.<name>.XXXX.tmp``, ``.<name>.old.<pid>``): never results."""
+    for entry in out_root.iterdir():
+        if entry.is_dir() and not entry.is_symlink() and _STALE.match(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
