@@ -120,7 +120,7 @@ def sample_records() -> list[dict[str, Any]]:
     records.append(record("/Users/alex/Pictures/linked.jpg", inode=906, matches=[match(FORMULA_SET, 3)]))
     for number, name in enumerate(HOSTILE_NAMES):
         hit = [match("demo-vics", "B")] if number % 2 == 0 else [match("partner-csv", 1, "pdq", number)]
-        kind = "image/jpeg" if number % 3 else None
+        kind = None if number % 3 == 2 else "image/jpeg"
         records.append(record(f"/Users/alex/hostile/{name}", inode=1000 + number, kind=kind, matches=hit))
     return records
 

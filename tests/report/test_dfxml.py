@@ -1,0 +1,84 @@
+"""dfxml.xml: parses whatever the names hold, and gives the names back."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.report.sample import sample_records, sample_summary
+from triage.report.common import xml_text
+from triage.report.dfxml import DFXML_NS, TRIAGE_NS, render_dfxml
+
+NS = {"d": DFXML_NS, "t": TRIAGE_NS, "dc": "http://purl.org/dc/elements/1.1/"}
+
+
+@pytest.fixture(scope="module")
+def root() -> ET.Element:
+    records = sample_records()
+    return ET.fromstring(render_dfxml(sample_summary(records, verification="mismatch"), records))
+
+
+def test_document_shape(root: ET.Element) -> None:
+    assert root.tag == f"{{{DFXML_NS}}}dfxml"
+    assert root.get("version") == "1.2.0"
+    assert root.findtext("d:metadata/dc:type", namespaces=NS) == "Disk Image"
+    assert root.findtext("d:creator/d:program", namespaces=NS) == "triage"
+    assert root.findtext("d:creator/d:version", namespaces=NS) == "0.1.0"
+    command = root.findtext("d:creator/d:execution_environment/d:command_line", namespaces=NS)
+    assert command == "triage scan /cases/2024-0117/laptop.E01 -H alert:demo.json -o 'out dir'"
+    assert [e.text for e in root.findall("d:source/d:image_filename", NS)] == [
+        "/cases/2024-0117/laptop.E01", "/cases/2024-0117/laptop.E02"]
+    assert root.findtext("d:source/d:image_size", namespaces=NS) == "64424509440"
+    assert root.find("d:source/t:verification", NS).get("status") == "mismatch"
+    volumes = root.findall("d:volume", NS)
+    assert [v.get("offset") for v in volumes] == ["1048576", "53688139776", "55835623424"]
+    assert [v.findtext("d:ftype_str", namespaces=NS) for v in volumes] == ["ntfs", "fat32", "unknown"]
+    assert volumes[2].findtext("d:error", namespaces=NS) == "encrypted volume (BitLocker) not opened"
+
+
+def test_one_fileobject_per_record(root: ET.Element) -> None:
+    """Every record once, under its own volume, with every field DFXML has a place for."""
+    records = sample_records()
+    objects = {o.findtext("d:filename", namespaces=NS): o for o in root.iterfind(".//d:fileobject", NS)}
+    assert len(objects) == len(records)
+    for record in records:
+        obj = objects[xml_text(record["path"].lstrip("/"))]
+        assert obj.findtext("d:filesize", namespaces=NS) == str(record["size"])
+        assert obj.findtext("d:alloc", namespaces=NS) == ("1" if record["allocated"] else "0")
+        assert obj.findtext("d:inode", namespaces=NS) == str(record["inode"])
+        assert obj.findtext("d:partition", namespaces=NS) == str(record["volume"])
+        digests = {h.get("type"): h.text for h in obj.findall("d:hashdigest", NS)}
+        expected = {alg: record[alg] for alg in ("md5", "sha1", "sha256") if record[alg]}
+        assert digests == expected
+        assert obj.findtext("d:mtime", namespaces=NS) == record["times"]["modified"]
+        assert obj.findtext("d:crtime", namespaces=NS) == record["times"]["created"]
+        assert [e.text for e in obj.findall("d:error", NS)] == record["errors"]
+    fat = root.findall("d:volume", NS)[1]
+    assert [o.findtext("d:filename", namespaces=NS) for o in fat.iterfind("d:fileobject", NS)] == [
+        "DCIM/100MEDIA/IMG_0001.JPG"]
+
+
+def test_hostile_names_round_trip(root: ET.Element) -> None:
+    names = {e.text for e in root.iterfind(".//d:fileobject/d:filename", NS)}
+    assert "Users/alex/hostile/<script>alert(1)<.txt" in names
+    assert 'Users/alex/hostile/=HYPERLINK("http://x","y")' in names
+    assert 'Users/alex/hostile/"quotes".jpg' in names
+    assert "Users/alex/hostile/plain & <b>bold</b>.jpg" in names
+    assert "Users/alex/hostile/\\x1b[31mred.jpg" in names
+    assert "Users/alex/hostile/bad\\xff.jpg" in names
+    assert "Users/alex/hostile/two\\x0alines.png" in names
+    assert "Users/alex/hostile/\\x09TAB.jpg" in names
+    assert "Users/alex/hostile/invoice\u202egpj.exe" in names  # valid XML: kept as the character itself
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x1f", "\ud800", "\udcff", "\ufffe", "\r", "\x85"])
+def test_any_character_stays_valid(bad: str) -> None:
+    records = sample_records()[:1]
+    records[0]["path"] = f"/x{bad}y"
+    summary = sample_summary(records)
+    summary["volumes"][1]["label"] = f"L{bad}"
+    summary["evidence"]["acquisition"]["notes"] = f"n{bad}"
+    root = ET.fromstring(render_dfxml(summary, records))
+    assert root.findtext(".//d:fileobject/d:filename", namespaces=NS) == xml_text(f"x{bad}y")
+    assert "\\" in xml_text(f"x{bad}y")
