@@ -146,7 +146,6 @@ def run_dask(tasks: Iterable[DeviceTask], scheduler: str, sink: Sink) -> bool:
     each writes its device's output folder itself, and this process reads it back into the case store.
     """
     from distributed import Client
-    from distributed import wait as dask_wait
 
     try:
         client = Client(scheduler, timeout="20s", set_as_default=False)
@@ -163,8 +162,7 @@ def run_dask(tasks: Iterable[DeviceTask], scheduler: str, sink: Sink) -> bool:
             futures[fut] = task
         remaining = set(futures)
         while remaining:
-            with contextlib.suppress(TimeoutError):
-                dask_wait(list(remaining), timeout=POLL * 5, return_when="FIRST_COMPLETED")
+            time.sleep(POLL)
             _drain_inbox(inbox, sink)
             for fut in [f for f in remaining if f.done()]:
                 remaining.discard(fut)
