@@ -149,3 +149,14 @@ def test_no_external_references_in_css(page: str) -> None:
     style = re.search(r"<style>(.*?)</style>", page, re.S)
     assert style is not None
     assert "http" not in style.group(1)
+
+
+def test_footer_css_string_cannot_break_out() -> None:
+    records = sample_records()
+    summary = sample_summary(records)
+    summary["evidence"]["acquisition"]["case_number"] = '"; } </style><script>alert(1)</script>\\'
+    page = render_html(summary, records).decode("utf-8")
+    style = page[page.index("<style>") + len("<style>") : page.index("</style>")]
+    assert "<" not in style and '"; }' not in style
+    assert '@bottom-left { content: "Case \\000022 \\00003b  \\00007d  \\00003c /style\\00003e ' in style
+    assert page.count("<style>") == 1 and "<script" not in page

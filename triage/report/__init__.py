@@ -44,6 +44,7 @@ def write_reports(out_dir: Path, summary: dict[str, Any], records: list[dict[str
     renderer leaves the folder without a half-written file.
     """
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     return [atomic_write(out_dir / name, render(summary, records)) for name, render in REPORTS]
 
 

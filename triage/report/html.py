@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from triage.report.common import category_text, evidence_name, record_times, visible_parts
+from triage.report.common import category_text, evidence_name, record_times, visible, visible_parts
 from triage.report.vics import severity
 
 ACQUISITION_LABELS = {
@@ -71,6 +71,18 @@ def human_size(value: Any) -> str:
     return f"{size:.1f} {unit} ({value:,} bytes)"
 
 
+def css_string(value: Any) -> Markup:
+    """A CSS string literal for the page footer: everything but letters, digits and a few marks escaped.
+
+    Why: autoescape protects HTML, not CSS; inside ``<style>`` an evidence value must neither end the string nor
+    the element. CSS hex escapes (``\\00003c ``) can do neither.
+    """
+    text = visible(value)
+    # The space after each escape ends it (CSS consumes it), so a real space after an escape survives.
+    out = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in " -_./:" else f"\\{ord(ch):06x} " for ch in text)
+    return Markup(f'"{out}"')
+
+
 @cache
 def environment() -> Environment:
     """The Jinja2 environment (autoescape on, every output through ``visible_html``)."""
@@ -84,6 +96,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["size"] = human_size
+    env.filters["css_string"] = css_string
     return env
 
 
@@ -193,6 +206,10 @@ def build_context(summary: dict[str, Any], records: list[dict[str, Any]]) -> dic
         "hashsets": summary.get("hashsets") or [],
         "thresholds": list((summary.get("thresholds") or {}).items()),
         "complete": summary.get("complete", True),
+        "footer": " · ".join(
+            [*([f"Case {acquisition['case_number']}"] if acquisition.get("case_number") else []),
+             evidence_name(summary), "triage evidence summary"]
+        ),
     }
 
 
