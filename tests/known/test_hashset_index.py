@@ -15,7 +15,7 @@ import pytest
 
 from triage.errors import HashSetError
 from triage.known import HashSets, cli_support
-from triage.known.exact_index import ExactIndex, sort_unique
+from triage.known.exact_index import FENCE_STRIDE, ExactIndex, fence_of, sort_unique
 from triage.known.store import ENV_CACHE_DIR, index_dir, load_or_compile, resolve_cache_dir
 
 Write = Callable[[str, str | bytes], Path]
@@ -56,6 +56,30 @@ def test_exact_index_lookup_finds_every_key_and_nothing_else() -> None:
     assert found[:100].all() and not found[100:].any()
 
 
+def test_fenced_lookup_finds_exactly_the_stored_tags() -> None:
+    """Duplicate keys spanning fence blocks, fence keys themselves, keys before/after everything."""
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 256, (3 * FENCE_STRIDE + 17, 16), dtype=np.uint8)
+    keys[100 : 100 + FENCE_STRIDE + 40] = keys[99]  # one key with many tags across a block boundary
+    tags = np.arange(len(keys), dtype=np.uint32) % 200
+    sorted_keys, sorted_tags = sort_unique(keys, tags)
+    fenced = ExactIndex(sorted_keys, sorted_tags, fence_of(sorted_keys))
+    assert len(fenced.fence) == 3
+    want: dict[bytes, set[int]] = {}
+    for key, tag in zip(keys, tags, strict=True):
+        want.setdefault(bytes(key), set()).add(int(tag))
+    queries = [
+        *want,
+        b"\0" * 16,
+        b"\xff" * 16,
+        *(bytes(rng.integers(0, 256, 16, dtype=np.uint8)) for _ in range(99)),
+    ]
+    for query in queries:
+        got = fenced.lookup(query).tolist()
+        assert len(got) == len(set(got)) and set(got) == want.get(query, set())
+    assert len(fenced.lookup(bytes(keys[99]))) == 200  # every tag id 0..199 once
+
+
 def test_compile_once_then_reuse_the_memory_mapped_index(write: Write, cache_dir: Path) -> None:
     source = write("list.md5", "\n".join(md5(str(i)) for i in range(1000)))
     first, reused = load_or_compile(source, cache_dir)
@@ -65,9 +89,23 @@ def test_compile_once_then_reuse_the_memory_mapped_index(write: Write, cache_dir
     second, reused = load_or_compile(source, cache_dir)
     assert reused
     assert (second.directory / "meta.json").stat().st_mtime_ns == meta_mtime
-    assert isinstance(second.exact["md5"].keys, np.memmap)
+    assert isinstance(second.arrays["md5.keys"], np.memmap)
+    assert np.shares_memory(second.exact["md5"].keys, second.arrays["md5.keys"])
     assert second.exact["md5"].lookup(bytes.fromhex(md5("999"))).tolist() == [0]
     assert not [p for p in cache_dir.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_lookups_read_the_index_file_without_mapping_it(write: Write, cache_dir: Path) -> None:
+    """The compiled index is read with pread; a hash listed under 300 categories spans several blocks."""
+    rows = [f"{md5(str(i))},{i % 5}" for i in range(2000)] + [f"{md5('shared')},{c}" for c in range(300)]
+    source = write("set.csv", "md5,category\n" + "\n".join(rows) + "\n")
+    compiled, _ = load_or_compile(source, cache_dir)
+    index = compiled.exact["md5"]
+    assert index._keys.fd is not None and index._tags.fd is not None
+    assert sorted(compiled.tags[t][0] for t in index.lookup(bytes.fromhex(md5("shared")))) == list(range(300))
+    for i in (0, 999, 1999):
+        assert [compiled.tags[t][0] for t in index.lookup(bytes.fromhex(md5(str(i))))] == [i % 5]
+    assert index.lookup(bytes.fromhex(md5("absent"))).tolist() == []
 
 
 def test_renamed_copy_reuses_and_edited_source_recompiles(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import tempfile
@@ -31,7 +32,7 @@ import numpy as np
 
 from triage.errors import HashSetError
 from triage.known.detect import parse_file
-from triage.known.exact_index import ExactIndex, sort_unique
+from triage.known.exact_index import FENCE_STRIDE, ExactIndex, fence_of, sort_unique
 from triage.known.model import EXACT_ALGORITHMS, PERCEPTUAL_ALGORITHMS, Category, ParsedSet
 from triage.known.perceptual_index import PerceptualIndex, build_perceptual
 
@@ -122,6 +123,7 @@ def build_arrays(parsed: ParsedSet) -> dict[str, np.ndarray]:
         if alg in parsed.columns and len(parsed.columns[alg][0]):
             keys, tags = sort_unique(*parsed.columns[alg])
             arrays[f"{alg}.keys"], arrays[f"{alg}.tags"] = keys, tags
+            arrays[f"{alg}.fence"] = fence_of(keys)
     for alg in PERCEPTUAL_ALGORITHMS:
         if alg in parsed.columns and len(parsed.columns[alg][0]):
             for name, arr in build_perceptual(*parsed.columns[alg]).items():
@@ -137,6 +139,7 @@ def build_meta(parsed: ParsedSet, source: Path, sha256: str, arrays: dict[str, n
     )
     return {
         "index_version": INDEX_VERSION,
+        "fence_stride": FENCE_STRIDE,
         "source": str(source),
         "sha256": sha256,
         "format": parsed.format,
@@ -197,21 +200,30 @@ class CompiledSet:
         return sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
 
 
+def _advise_random(arr: np.ndarray) -> np.ndarray:
+    """Tell the kernel lookups are random, so it does not read ahead (and map) pages nobody asked for."""
+    mapped = getattr(arr, "_mmap", None)
+    if mapped is not None and hasattr(mmap, "MADV_RANDOM"):
+        with contextlib.suppress(OSError, ValueError):
+            mapped.madvise(mmap.MADV_RANDOM)
+    return arr
+
+
 def open_index(directory: Path) -> CompiledSet:
     """Open a compiled set from its directory; raises HashSetError if it is missing or damaged."""
     try:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("index_version") != INDEX_VERSION:
+        if meta.get("index_version") != INDEX_VERSION or meta.get("fence_stride") != FENCE_STRIDE:
             raise HashSetError(f"hash-set index {directory} has another version")
         arrays = {
-            p.name[: -len(".npy")]: np.load(p, mmap_mode="r", allow_pickle=False)
+            p.name[: -len(".npy")]: _advise_random(np.load(p, mmap_mode="r", allow_pickle=False))
             for p in directory.glob("*.npy")
         }
     except (OSError, ValueError) as exc:
         raise HashSetError(f"hash-set index {directory} cannot be opened: {exc}") from None
     try:
         exact = {
-            alg: ExactIndex(arrays[f"{alg}.keys"], arrays[f"{alg}.tags"])
+            alg: ExactIndex(arrays[f"{alg}.keys"], arrays[f"{alg}.tags"], np.array(arrays[f"{alg}.fence"]))
             for alg in EXACT_ALGORITHMS
             if f"{alg}.keys" in arrays
         }
