@@ -42,10 +42,11 @@ def test_case_dir_devices_and_skipped(tmp_path: Path) -> None:
 def test_names_from_earlier_runs_are_kept(tmp_path: Path) -> None:
     """A device added later never takes the name (and output folder) of one scanned before."""
     case = build_case(tmp_path)
-    earlier = {"suspect-B/phone/ext2.E01": "ext2"}
+    earlier = {"suspect-B/phone/ext2.E01": "ext2", "moved/ext2.split.E01": "ext2.split"}
     names = {d.relpath: d.name for d in discover(case, names=earlier).devices}
     assert names["suspect-B/phone/ext2.E01"] == "ext2"
     assert names["broken/ext2.E01"] == "ext2-2"
+    assert names["suspect-A/laptop/ext2.split.E01"] == "ext2.split-2"  # the name of evidence no longer there
 
 
 def test_links_broken_links_and_output_folder(tmp_path: Path) -> None:

@@ -263,10 +263,12 @@ def _name_devices(devices: list[Device], earlier: dict[str, str]) -> None:
     """Give each device a unique output folder name: ``laptop``, then ``laptop-2``, ``laptop-3``…
 
     Names from an earlier run win (the mapping is kept in case.sqlite), so adding a device to a case never
-    renames the output of one already scanned. Names are compared case-insensitively (case-insensitive file
-    systems), and never collide with the case files or with another device's ``.incomplete`` folder.
+    renames the output of one already scanned, and a name once given is never given to another device (even
+    when its evidence has left the case directory, its output folder stays). Names are compared
+    case-insensitively (case-insensitive file systems), and never collide with the case files or with another
+    device's ``.incomplete`` folder.
     """
-    taken = {n.lower() for n in RESERVED}
+    taken = {n.lower() for n in RESERVED} | {n.lower() for n in earlier.values()}
 
     def free(name: str) -> bool:
         low = name.lower()
@@ -274,9 +276,8 @@ def _name_devices(devices: list[Device], earlier: dict[str, str]) -> None:
 
     for dev in devices:
         name = earlier.get(dev.relpath)
-        if name and free(name):
+        if name:
             dev.name = name
-            taken.add(name.lower())
     for dev in sorted(devices, key=lambda d: d.relpath):
         if dev.name:
             continue
