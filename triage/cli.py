@@ -105,6 +105,10 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
 
         _refuse_out_inside(out, images)
         sets = _load_hashsets(hashsets, pdq_threshold, phash_threshold, pdq_quality)
+        for described in sets.describe() if sets else []:
+            if described.get("warnings"):
+                err.print(f"[yellow]hash set {described['name']}: {described['warnings']} malformed line(s) "
+                          "skipped[/] (see: triage hashset info)")
         settings = ScanSettings(hashsets=sets, jobs=jobs or os.cpu_count() or 1, verify=not no_verify,
                                 command=["triage", *sys.argv[1:]])
         worst = EXIT_OK
@@ -192,6 +196,40 @@ def print_summary(summary: dict[str, Any], target: Path) -> None:
     for category, count in summary.get("matches_by_category", {}).items():
         err.print(f"  category {category}: {count}")
     err.print(f"output: {target}")
+
+
+@main.group()
+def hashset() -> None:
+    """Inspect, compile and verify hash sets ([alert:|known:]PATH)."""
+
+
+def _hashset_command(name: str, doc: str) -> None:
+    @hashset.command(name=name, help=doc)
+    @click.argument("paths", nargs=-1, required=True)
+    @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+                  help="Where compiled indexes live (default: $TRIAGE_CACHE_DIR or ~/.cache/triage/hashsets).")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+    @click.option("--force", is_flag=True, help="compile: rebuild even when a valid index exists.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    def command(paths: tuple[str, ...], cache_dir: Path | None, as_json: bool, force: bool, debug: bool) -> None:
+        def body() -> int:
+            from triage.known import cli_support
+
+            if name == "info":
+                rows = cli_support.info(list(paths), cache_dir)
+            elif name == "compile":
+                rows = cli_support.compile_sets(list(paths), cache_dir, force=force)
+            else:
+                rows = cli_support.verify(list(paths), cache_dir)
+            click.echo(cli_support.render(rows, as_json=as_json))
+            return 0 if all(row.get("ok", True) for row in rows) else 1
+
+        run_guarded(debug, body)
+
+
+_hashset_command("info", "Show each set's format, role, entries, sha256 and categories.")
+_hashset_command("compile", "Compile each set into its cached, memory-mapped index.")
+_hashset_command("verify", "Re-parse each source and check its cached index against it (exit 1 on mismatch).")
 
 
 if __name__ == "__main__":  # pragma: no cover

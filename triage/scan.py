@@ -130,7 +130,7 @@ def summarise(
         by_volume[r.volume] += 1
         if r.errors:
             errors_by_volume[r.volume] += 1
-        cats = {str(m.get("category")) for m in r.matches}
+        cats = {"uncategorised" if m.get("category") is None else str(m["category"]) for m in r.matches}
         for cat in sorted(cats):
             by_category[cat] += 1
         for name in sorted({str(m.get("hashset")) for m in r.matches}):
