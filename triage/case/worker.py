@@ -89,6 +89,10 @@ def run_task(task: DeviceTask, report: str | None = None) -> DeviceOutcome:
     def outcome(status: str, reason: str | None = None, out_dir: str | None = None) -> DeviceOutcome:
         return DeviceOutcome(task.name, status, reason, out_dir, host, round(time.monotonic() - started, 3))
 
+    unseen = _not_visible(task) if report == "dask" else None
+    if unseen:
+        return outcome("failed", f"{unseen} not visible on worker {host}: evidence and output must be on storage "
+                                 "shared by the case run and every worker, under the same paths")
     try:
         from triage.scan import ScanSettings, scan_device
 
@@ -108,6 +112,16 @@ def run_task(task: DeviceTask, report: str | None = None) -> DeviceOutcome:
         if local:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
     return outcome("done", None, str(target))
+
+
+def _not_visible(task: DeviceTask) -> str | None:
+    """Name the path this worker cannot see (a Dask worker on a machine without the shared storage)."""
+    out_root = Path(task.out_root)
+    if not Path(task.first).exists():
+        return task.first
+    if not out_root.is_dir() or not os.access(out_root, os.W_OK):
+        return f"output folder {out_root}"
+    return None
 
 
 class _Progress:
