@@ -198,6 +198,23 @@ def print_summary(summary: dict[str, Any], target: Path) -> None:
     err.print(f"output: {target}")
 
 
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def report(folders: tuple[Path, ...], debug: bool) -> None:
+    """Re-render every report of device output folders from files.jsonl + summary.json (no evidence)."""
+
+    def body() -> int:
+        from triage.report import render_dir
+
+        for folder in folders:
+            written = render_dir(folder)
+            err.print(f"{folder}: wrote {', '.join(p.name for p in written)}")
+        return 0
+
+    run_guarded(debug, body)
+
+
 @main.group()
 def hashset() -> None:
     """Inspect, compile and verify hash sets ([alert:|known:]PATH)."""

@@ -25,6 +25,7 @@ from triage.evidence import Evidence, open_evidence
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
 from triage.pipeline import DeviceRef, read_all
 from triage.records import FileRecord
+from triage.report import write_reports
 from triage.verify import MediaVerifier, skipped
 from triage.volumes import Volume, find_volumes
 
@@ -239,16 +240,22 @@ def _finish_verification(verifier: MediaVerifier | None) -> dict[str, Any]:
 def write_outputs(
     out_root: Path, name: str, listing: Listing, summary: dict[str, Any], complete: bool
 ) -> Path:
-    """Write files.jsonl and summary.json into a temporary folder, then rename it into place."""
+    """Write files.jsonl, summary.json and the reports into a temporary folder, then rename it into place.
+
+    Why a folder rename: a run killed at any point leaves either the previous complete folder or none, never a
+    folder whose files look complete but are not.
+    """
     out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / (name if complete else f"{name}.incomplete")
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=out_root))
+    rows = [record.to_json() for record, _ in listing.records]
     with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
-        for record, _ in listing.records:
-            fh.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=2)
         fh.write("\n")
+    write_reports(tmp, summary, rows)
     if final.exists():
         old = out_root / f".{name}.old.{os.getpid()}"
         os.replace(final, old)
