@@ -199,6 +199,33 @@ def print_summary(summary: dict[str, Any], target: Path) -> None:
 
 
 @main.command()
+@click.argument("case_dir", type=click.Path(path_type=Path, file_okay=False))
+@hashset_options
+@click.option("-o", "--out", "out", default=Path("triage-out"), show_default=True,
+              type=click.Path(path_type=Path, file_okay=False), help="Output folder (holds case.sqlite).")
+@click.option("-j", "--jobs", default=0, type=click.IntRange(0, 256),
+              help="Devices scanned at once (default: number of cores).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Run devices on this Dask distributed scheduler (workers must see evidence and output).")
+@click.option("--no-verify", is_flag=True, help="Do not hash whole media to verify stored E01 hashes.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def case(case_dir: Path, hashsets: tuple[str, ...], pdq_threshold: int, phash_threshold: int, pdq_quality: int,
+         out: Path, jobs: int, scheduler: str | None, no_verify: bool, debug: bool) -> None:
+    """Scan every device in a case folder, resumably (exit 5: some devices failed)."""
+
+    def body() -> int:
+        from triage.case.command import run_case_command
+
+        _load_hashsets(hashsets, pdq_threshold, phash_threshold, pdq_quality)  # fail early on a bad set
+        return run_case_command(case_dir, out, list(hashsets), jobs=jobs, scheduler=scheduler,
+                                pdq_threshold=pdq_threshold, phash_threshold=phash_threshold,
+                                pdq_quality=pdq_quality, verify=not no_verify,
+                                command=["triage", *sys.argv[1:]], console=err)
+
+    run_guarded(debug, body)
+
+
+@main.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def report(folders: tuple[Path, ...], debug: bool) -> None:
