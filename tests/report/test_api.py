@@ -138,3 +138,17 @@ def test_real_scan_renders(tmp_path: Path) -> None:
     assert "02a2a6af2f1ecf4720d7d49d640f0d0a269a7ec733e41973bdd34f09dad0e252" in csv_text
     assert "<filename>a_directory/another_file</filename>" in (target / "dfxml.xml").read_text(encoding="utf-8")
     assert len(paths) == len(NAMES)
+
+
+def test_tampered_e01_report_is_loud(tmp_path: Path) -> None:
+    """One flipped bit inside a chunk of an E01 copy: every report says mismatch, report.html first of all."""
+    scan = pytest.importorskip("triage.scan")
+    from tests.test_scan import tamper_e01
+
+    tamper_e01(realdata("ext2.E01"), tmp_path / "tampered.E01")
+    target, _summary = scan.scan_device(tmp_path / "tampered.E01", tmp_path / "out", scan.ScanSettings())
+    render_dir(target)
+    html = (target / "report.html").read_text(encoding="utf-8")
+    assert html.index('class="banner bad"') < html.index("<section")
+    assert '<tr class="differs">' in html
+    assert 'status="mismatch"' in (target / "dfxml.xml").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.report.sample import sample_records, sample_summary
-from triage.report.case_uco import CONTEXT, render_case
+from triage.report.case_uco import CONTEXT, build_case, render_case
 from triage.report.common import json_text
 
 HEX = re.compile(r"[0-9a-f]+")
@@ -92,6 +92,7 @@ def test_ids_unique_and_stable(doc: dict[str, Any]) -> None:
     assert all(ID.fullmatch(i) for i in ids), [i for i in ids if not ID.fullmatch(i)][:3]
     records = sample_records()
     assert json.loads(render_case(sample_summary(records), records)) == doc
+    assert build_case(sample_summary(records), records) == doc
 
 
 def test_relationships_and_action(doc: dict[str, Any]) -> None:

@@ -82,3 +82,14 @@ def test_any_character_stays_valid(bad: str) -> None:
     root = ET.fromstring(render_dfxml(summary, records))
     assert root.findtext(".//d:fileobject/d:filename", namespaces=NS) == xml_text(f"x{bad}y")
     assert "\\" in xml_text(f"x{bad}y")
+
+
+def test_escape_rules() -> None:
+    from triage.report.common import json_text, visible
+
+    assert xml_text("plain ü 😀") == "plain ü 😀"
+    assert xml_text("a\\b\x00") == "a\\\\b\\x00"  # backslash doubled once anything is escaped
+    assert xml_text("\x85\udcff\ud800") == "\\u0085\\xff\\ud800"  # a character, a byte, a lone surrogate
+    assert json_text("a\x1b\udcfe") == "a\x1b\\xfe"
+    assert visible("a\u202eb\u00a0c") == "a\\u202eb\u00a0c"  # bidi override shown, no-break space kept
+    assert visible("😀\U000e0001") == "😀\\U000e0001"

@@ -105,3 +105,13 @@ def test_round_trip_through_vics_parser() -> None:
     assert parsed.counts()["md5"] == len(media)
     categories = {category for category, _label in parsed.tags}
     assert {m["Category"] for m in media} <= categories
+
+
+def test_streamed_text_equals_whole_document() -> None:
+    records = sample_records()
+    summary = sample_summary(records)
+    text = render_vics(summary, records).decode("utf-8")
+    assert json.loads(text) == build_vics(summary, records)
+    assert text.count('{"MediaID": ') == len(build_vics(summary, records)["value"][0]["Media"])  # one per line
+    empty = render_vics(summary, []).decode("utf-8")
+    assert json.loads(empty)["value"][0]["Media"] == []

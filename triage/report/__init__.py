@@ -9,28 +9,28 @@ original with a hash.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from triage.errors import UsageError
-from triage.report.case_uco import render_case
+from triage.report.case_uco import iter_case
 from triage.report.common import atomic_write
-from triage.report.csv_out import render_csv, render_matched_csv
-from triage.report.dfxml import render_dfxml
-from triage.report.html import render_html
-from triage.report.vics import render_vics
+from triage.report.csv_out import iter_csv, iter_matched_csv
+from triage.report.dfxml import iter_dfxml
+from triage.report.html import iter_html
+from triage.report.vics import iter_vics
 
-Renderer = Callable[[dict[str, Any], list[dict[str, Any]]], bytes]
+Renderer = Callable[[dict[str, Any], list[dict[str, Any]]], Iterable[str]]
 
-# Output file name → renderer, in the order the files are written and returned.
+# Output file name → renderer (text chunks), in the order the files are written and returned.
 REPORTS: tuple[tuple[str, Renderer], ...] = (
-    ("report.html", render_html),
-    ("files.csv", lambda _summary, records: render_csv(records)),
-    ("matched.csv", lambda _summary, records: render_matched_csv(records)),
-    ("dfxml.xml", render_dfxml),
-    ("vics.json", render_vics),
-    ("case.jsonld", render_case),
+    ("report.html", iter_html),
+    ("files.csv", lambda _summary, records: iter_csv(records)),
+    ("matched.csv", lambda _summary, records: iter_matched_csv(records)),
+    ("dfxml.xml", iter_dfxml),
+    ("vics.json", iter_vics),
+    ("case.jsonld", iter_case),
 )
 REPORT_NAMES: tuple[str, ...] = tuple(name for name, _ in REPORTS)
 
@@ -40,8 +40,8 @@ __all__ = ["REPORT_NAMES", "load_dir", "render_dir", "write_reports"]
 def write_reports(out_dir: Path, summary: dict[str, Any], records: list[dict[str, Any]]) -> list[Path]:
     """Write every report into ``out_dir`` (each atomically) and return their paths in ``REPORT_NAMES`` order.
 
-    ``records`` are the files.jsonl objects. Every output is rendered in memory first, so a failure in one
-    renderer leaves the folder without a half-written file.
+    ``records`` are the files.jsonl objects. Each output is streamed to a temp file and renamed into place, so
+    memory stays small whatever the device holds and a failure never leaves a half-written report.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,11 +20,11 @@ Choices:
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
-from triage.report.common import evidence_name, file_name, json_text, record_times
+from triage.report.common import ITEMS, evidence_name, file_name, json_text, record_times, stream_json
 
 CONTEXT: dict[str, str] = {
     "kb": "http://example.org/kb/",
@@ -48,21 +48,32 @@ FACET_TIMES = {
 
 
 class _Ids:
-    """Deterministic ``kb:`` identifiers, unique within one graph."""
+    """Deterministic ``kb:`` identifiers.
+
+    Only file ids can collide (two streams with the same volume, path and inode, e.g. two deleted entries of
+    one name); every other id derives from a file id or from data that is unique in the summary. So only file
+    ids are remembered, as 16-byte UUIDs, to keep a million-file graph small in memory.
+    """
 
     def __init__(self, device: str) -> None:
         self.device = device
-        self.seen: set[str] = set()
+        self.files: set[bytes] = set()
+
+    def _uuid(self, kind: str, parts: tuple[Any, ...]) -> uuid.UUID:
+        seed = json_text("\x1f".join([self.device, kind, *(str(p) for p in parts)]))
+        return uuid.uuid5(CASE_UUID_NS, seed)
 
     def make(self, kind: str, *parts: Any) -> str:
-        seed = json_text("\x1f".join([self.device, kind, *(str(p) for p in parts)]))
-        candidate = f"kb:{kind}-{uuid.uuid5(CASE_UUID_NS, seed)}"
-        counter = 1
-        while candidate in self.seen:
+        return f"kb:{kind}-{self._uuid(kind, parts)}"
+
+    def file(self, record: dict[str, Any]) -> str:
+        parts: tuple[Any, ...] = (record.get("volume"), json_text(record.get("path") or ""), record.get("inode"))
+        value, counter = self._uuid("file", parts), 1
+        while value.bytes in self.files:
             counter += 1
-            candidate = f"kb:{kind}-{uuid.uuid5(CASE_UUID_NS, f'{seed}#{counter}')}"
-        self.seen.add(candidate)
-        return candidate
+            value = self._uuid("file", (*parts, counter))
+        self.files.add(value.bytes)
+        return f"kb:file-{value}"
 
 
 def _datetime(value: str) -> dict[str, str]:
@@ -169,9 +180,8 @@ def _volume(ids: _Ids, volume: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _file(ids: _Ids, record: dict[str, Any]) -> dict[str, Any]:
+def _file(ids: _Ids, record: dict[str, Any], file_id: str) -> dict[str, Any]:
     path = json_text(record.get("path") or "")
-    file_id = ids.make("file", record.get("volume"), path, record.get("inode"))
     facet: dict[str, Any] = {
         "@id": ids.make("file-facet", file_id),
         "@type": "uco-observable:FileFacet",
@@ -190,8 +200,8 @@ def _file(ids: _Ids, record: dict[str, Any]) -> dict[str, Any]:
     return {"@id": file_id, "@type": "uco-observable:File", "uco-core:hasFacet": [facet, content]}
 
 
-def build_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The JSON-LD document as a dict."""
+def _graph(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every node: tool, image, volumes, the scan action, then each file and its relationship."""
     ids = _Ids(json_text(evidence_name(summary)))
     tool = summary.get("tool") or {}
     tool_node = {
@@ -202,20 +212,17 @@ def build_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[s
         "uco-tool:version": str(tool.get("version") or ""),
     }
     image = _image(ids, summary)
-    graph: list[dict[str, Any]] = [tool_node, image]
+    yield tool_node
+    yield image
     volume_ids: dict[Any, str] = {}
     for volume in summary.get("volumes") or []:
         if volume.get("role", "partition") != "partition" or volume.get("index") in volume_ids:
             continue
         node = _volume(ids, volume)
         volume_ids[volume.get("index")] = node["@id"]
-        graph += [node, _relationship(ids, node["@id"], image["@id"])]
-    file_ids: list[str] = []
-    for record in records:
-        node = _file(ids, record)
-        file_ids.append(node["@id"])
-        container = volume_ids.get(record.get("volume"), image["@id"])
-        graph += [node, _relationship(ids, node["@id"], container)]
+        yield node
+        yield _relationship(ids, node["@id"], image["@id"])
+    file_ids = [ids.file(record) for record in records]
     action: dict[str, Any] = {
         "@id": ids.make("investigative-action", summary.get("started")),
         "@type": "case-investigation:InvestigativeAction",
@@ -228,11 +235,23 @@ def build_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[s
         action["uco-action:startTime"] = _datetime(summary["started"])
     if summary.get("finished"):
         action["uco-action:endTime"] = _datetime(summary["finished"])
-    graph.append(action)
-    return {"@context": CONTEXT, "@graph": graph}
+    yield action
+    del action
+    for record, file_id in zip(records, file_ids, strict=True):
+        yield _file(ids, record, file_id)
+        yield _relationship(ids, file_id, volume_ids.get(record.get("volume"), image["@id"]))
+
+
+def build_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON-LD document as one dict (for tests; ``iter_case`` streams the same text)."""
+    return {"@context": CONTEXT, "@graph": list(_graph(summary, records))}
+
+
+def iter_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+    """case.jsonld text, one graph node per chunk."""
+    return stream_json({"@context": CONTEXT, "@graph": ITEMS}, _graph(summary, records))
 
 
 def render_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
     """case.jsonld as UTF-8 bytes."""
-    text = json.dumps(build_case(summary, records), ensure_ascii=False, indent=2)
-    return (text + "\n").encode("utf-8")
+    return "".join(iter_case(summary, records)).encode("utf-8")

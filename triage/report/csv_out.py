@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from triage.report.common import match_text, record_times, visible
@@ -93,16 +93,31 @@ def record_row(record: dict[str, Any]) -> list[str]:
     return [_cell(values[column]) for column in COLUMNS]
 
 
-def render_csv(records: Iterable[dict[str, Any]]) -> bytes:
-    """A whole CSV file (header + one row per record) as UTF-8 bytes with BOM."""
+def iter_csv(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """A whole CSV file (BOM, header, one row per record), a few hundred rows per chunk."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    buffer.write("\ufeff")
     writer.writerow(COLUMNS)
-    for record in records:
+    for number, record in enumerate(records, start=1):
         writer.writerow(record_row(record))
-    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+        if number % 512 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def iter_matched_csv(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Only the hits: records with at least one match (known-good files are never hits)."""
+    return iter_csv(r for r in records if r.get("matches"))
+
+
+def render_csv(records: Iterable[dict[str, Any]]) -> bytes:
+    """files.csv as bytes (UTF-8 with BOM)."""
+    return "".join(iter_csv(records)).encode("utf-8")
 
 
 def render_matched_csv(records: Iterable[dict[str, Any]]) -> bytes:
-    """Only the hits: records with at least one match (known-good files are never hits)."""
-    return render_csv(r for r in records if r.get("matches"))
+    """matched.csv as bytes (UTF-8 with BOM)."""
+    return "".join(iter_matched_csv(records)).encode("utf-8")

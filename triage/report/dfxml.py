@@ -3,19 +3,21 @@
 One ``<volume>`` per file system slot of the device, holding one ``<fileobject>`` per data stream. DFXML tools
 (dfxml.py's ``objects``, ``idifference``, bulk_extractor's ``identify_filenames``) read this unchanged.
 
-Why ElementTree with literal ``xmlns`` attributes: the serialiser escapes ``&``, ``<``, ``>`` and quotes for us,
-and writing the namespace declarations as plain attributes keeps the default namespace unprefixed without
-touching ElementTree's process-wide prefix registry. Text that XML 1.0 cannot carry (control characters, lone
-surrogates) is escaped first by ``common.xml_text``, so the file always parses and a parser gives back exactly
-that text. Byte runs are not written: file systems do not report them to the scan yet.
+Why ElementTree, one element at a time: the serialiser escapes ``&``, ``<``, ``>`` and quotes for us, and a
+million file objects are streamed to disk instead of held as one tree. The namespace declarations are written
+once on the root as plain attributes (prefixed names such as ``dc:type`` literally), which keeps the default
+namespace unprefixed without touching ElementTree's process-wide prefix registry. Text that XML 1.0 cannot
+carry (control characters, lone surrogates) is escaped first by ``common.xml_text``, so the file always parses
+and a parser gives back exactly that text. Byte runs are not written: file systems do not report them to the scan yet.
 """
 
 from __future__ import annotations
 
-import io
 import shlex
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from triage.report.common import record_times, xml_text
 
@@ -28,16 +30,30 @@ DFXML_VERSION = "1.2.0"
 TIME_ELEMENTS = {"modified": "mtime", "changed": "ctime", "accessed": "atime", "created": "crtime"}
 
 
-def _sub(parent: ET.Element, tag: str, text: Any = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, {k: xml_text(v) for k, v in attrs.items()})
+def _sub(parent: ET.Element | None, tag: str, text: Any = None, **attrs: str) -> ET.Element:
+    """A new element (under ``parent`` if given) with XML-safe text and attributes."""
+    safe = {k: xml_text(str(v)) for k, v in attrs.items()}
+    element = ET.Element(tag, safe) if parent is None else ET.SubElement(parent, tag, safe)
     if text is not None:
         element.text = xml_text(str(text))
     return element
 
 
-def _creator(root: ET.Element, summary: dict[str, Any]) -> None:
+def _xml(element: ET.Element, level: int) -> str:
+    """One element serialised on its own, indented as if inside the whole document."""
+    ET.indent(element, space=" ", level=level)
+    return " " * level + ET.tostring(element, encoding="unicode") + "\n"
+
+
+def _metadata() -> ET.Element:
+    metadata = _sub(None, "metadata")
+    _sub(metadata, "dc:type", "Disk Image")
+    return metadata
+
+
+def _creator(summary: dict[str, Any]) -> ET.Element:
     tool = summary.get("tool") or {}
-    creator = _sub(root, "creator", version="1.0")
+    creator = _sub(None, "creator", version="1.0")
     _sub(creator, "program", tool.get("name", "triage"))
     _sub(creator, "version", tool.get("version", ""))
     env = _sub(creator, "execution_environment")
@@ -48,18 +64,17 @@ def _creator(root: ET.Element, summary: dict[str, Any]) -> None:
         _sub(env, "host", summary["host"])
     if summary.get("started"):
         _sub(env, "start_time", summary["started"])
+    return creator
 
 
-def _source(root: ET.Element, summary: dict[str, Any]) -> None:
+def _source(summary: dict[str, Any]) -> ET.Element:
     evidence = summary.get("evidence") or {}
-    source = _sub(root, "source")
+    source = _sub(None, "source")
     for path in evidence.get("paths") or []:
         _sub(source, "image_filename", path)
     if evidence.get("media_size") is not None:
         _sub(source, "image_size", evidence["media_size"])
-    verification = _sub(
-        source, "triage:verification", status=str(evidence.get("verification") or "not recorded")
-    )
+    verification = _sub(source, "triage:verification", status=evidence.get("verification") or "not recorded")
     for kind in ("stored_hashes", "computed_hashes"):
         for alg, value in sorted((evidence.get(kind) or {}).items()):
             _sub(verification, "triage:" + kind.split("_")[0], value, type=alg)
@@ -69,11 +84,12 @@ def _source(root: ET.Element, summary: dict[str, Any]) -> None:
     if acquisition:
         acq = _sub(source, "triage:acquisition")
         for key, value in acquisition.items():
-            _sub(acq, "triage:field", value, name=str(key))
+            _sub(acq, "triage:field", value, name=key)
+    return source
 
 
-def _fileobject(parent: ET.Element, record: dict[str, Any]) -> None:
-    obj = _sub(parent, "fileobject")
+def _fileobject(record: dict[str, Any]) -> ET.Element:
+    obj = _sub(None, "fileobject")
     _sub(obj, "filename", (record.get("path") or "").lstrip("/"))
     for error in record.get("errors") or []:
         _sub(obj, "error", error)
@@ -93,54 +109,55 @@ def _fileobject(parent: ET.Element, record: dict[str, Any]) -> None:
     for alg in ("md5", "sha1", "sha256"):
         if record.get(alg):
             _sub(obj, "hashdigest", record[alg], type=alg)
+    return obj
 
 
-def _volume_key(volume: dict[str, Any]) -> Any:
-    return volume.get("index")
+def _volume_head(volume: dict[str, Any]) -> list[ET.Element]:
+    """The elements that describe a volume before its file objects."""
+    head = [_sub(None, "partition_offset", volume.get("offset", 0))]
+    if volume.get("index") is not None:
+        head.append(_sub(None, "triage:partition_index", volume["index"]))
+    head.append(_sub(None, "ftype_str", volume.get("fs") or "unknown"))
+    if volume.get("size") is not None:
+        head.append(_sub(None, "triage:size", volume["size"]))
+    if volume.get("label"):
+        head.append(_sub(None, "triage:label", volume["label"]))
+    head += [_sub(None, "error", error) for error in volume.get("errors") or []]
+    return head
 
 
-def render_dfxml(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
-    """The whole DFXML document as UTF-8 bytes."""
-    root = ET.Element(
-        "dfxml",
-        {"xmlns": DFXML_NS, "xmlns:dc": DC_NS, "xmlns:triage": TRIAGE_NS, "version": DFXML_VERSION},
-    )
-    metadata = _sub(root, "metadata")
-    _sub(metadata, "dc:type", "Disk Image")
-    _creator(root, summary)
-    _source(root, summary)
+def _volume(volume: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+    yield f" <volume offset={quoteattr(xml_text(str(volume.get('offset', 0))))}>\n"
+    for element in _volume_head(volume):
+        yield _xml(element, 2)
+    for record in records:
+        yield _xml(_fileobject(record), 2)
+    yield " </volume>\n"
 
+
+def iter_dfxml(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+    """The DFXML document, one volume header or file object per chunk."""
+    yield "<?xml version='1.0' encoding='utf-8'?>\n"
+    yield f'<dfxml xmlns="{DFXML_NS}" xmlns:dc="{DC_NS}" xmlns:triage="{TRIAGE_NS}" version="{DFXML_VERSION}">\n'
+    for element in (_metadata(), _creator(summary), _source(summary)):
+        yield _xml(element, 1)
     by_volume: dict[Any, list[dict[str, Any]]] = {}
     for record in records:
         by_volume.setdefault(record.get("volume"), []).append(record)
     written: set[Any] = set()
     for volume in summary.get("volumes") or []:
-        key = _volume_key(volume)
+        key = volume.get("index")
         if volume.get("role", "partition") != "partition" or key in written:
             continue
         written.add(key)
-        element = _sub(root, "volume", offset=str(volume.get("offset", 0)))
-        _sub(element, "partition_offset", volume.get("offset", 0))
-        if volume.get("index") is not None:
-            _sub(element, "triage:partition_index", volume["index"])
-        _sub(element, "ftype_str", volume.get("fs") or "unknown")
-        if volume.get("size") is not None:
-            _sub(element, "triage:size", volume["size"])
-        if volume.get("label"):
-            _sub(element, "triage:label", volume["label"])
-        for error in volume.get("errors") or []:
-            _sub(element, "error", error)
-        for record in by_volume.get(key, []):
-            _fileobject(element, record)
+        yield from _volume(volume, by_volume.get(key, []))
     # Records whose volume the summary does not list (never expected) are still written, not lost.
     for key, group in by_volume.items():
         if key not in written:
-            element = _sub(root, "volume", offset="0")
-            _sub(element, "ftype_str", "unknown")
-            for record in group:
-                _fileobject(element, record)
+            yield from _volume({"offset": 0, "index": key}, group)
+    yield "</dfxml>\n"
 
-    ET.indent(root, space=" ")
-    buffer = io.BytesIO()
-    ET.ElementTree(root).write(buffer, encoding="utf-8", xml_declaration=True)
-    return buffer.getvalue() + b"\n"
+
+def render_dfxml(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
+    """dfxml.xml as UTF-8 bytes."""
+    return "".join(iter_dfxml(summary, records)).encode("utf-8")

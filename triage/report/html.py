@@ -10,6 +10,7 @@ undecodable bytes are drawn as boxed ``\\xNN``/``\\uNNNN`` escapes.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -213,7 +214,11 @@ def build_context(summary: dict[str, Any], records: list[dict[str, Any]]) -> dic
     }
 
 
+def iter_html(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+    """report.html text, streamed by Jinja2 (the page lists hits and errors only, but those can be many)."""
+    return environment().get_template("report.html.j2").generate(build_context(summary, records))
+
+
 def render_html(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
     """report.html as UTF-8 bytes."""
-    text = environment().get_template("report.html.j2").render(build_context(summary, records))
-    return text.encode("utf-8")
+    return "".join(iter_html(summary, records)).encode("utf-8")

@@ -20,11 +20,11 @@ pictures no hash set knew. Choices, stated because an examiner may have to expla
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
-from triage.report.common import evidence_name, file_name, is_media, json_text, record_times
+from triage.report.common import ITEMS, evidence_name, file_name, is_media, json_text, record_times, stream_json
 
 ODATA_CONTEXT = "http://github.com/ICMEC/ProjectVic/DataModels/2.0.xml/UK/$metadata#Cases"
 UNCATEGORISED = 0
@@ -89,29 +89,24 @@ def _alternative_hashes(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     return found
 
 
-def build_vics(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The VICS document as a dict (Media in order of first appearance in files.jsonl)."""
-    device = evidence_name(summary)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        if is_media(record) and record.get("md5"):
-            groups.setdefault(record["md5"], []).append(record)
-    media: list[dict[str, Any]] = []
+def _media(groups: dict[str, list[dict[str, Any]]], device: str) -> Iterator[dict[str, Any]]:
+    """One Media item per distinct md5, made as it is written."""
     for media_id, (md5, copies) in enumerate(groups.items(), start=1):
         matches = [m for r in copies for m in r.get("matches") or []]
         first = copies[0]
-        media.append(
-            {
-                "MediaID": media_id,
-                "Category": media_category(matches),
-                "IsPrecategorized": bool(matches),
-                "MD5": md5,
-                "SHA1": first.get("sha1"),
-                "MediaSize": first.get("size"),
-                "AlternativeHashes": _alternative_hashes(copies),
-                "MediaFiles": [_media_file(device, r) for r in copies],
-            }
-        )
+        yield {
+            "MediaID": media_id,
+            "Category": media_category(matches),
+            "IsPrecategorized": bool(matches),
+            "MD5": md5,
+            "SHA1": first.get("sha1"),
+            "MediaSize": first.get("size"),
+            "AlternativeHashes": _alternative_hashes(copies),
+            "MediaFiles": [_media_file(device, r) for r in copies],
+        }
+
+
+def _skeleton(summary: dict[str, Any], media: Any) -> dict[str, Any]:
     tool = summary.get("tool") or {}
     case_number = ((summary.get("evidence") or {}).get("acquisition") or {}).get("case_number")
     return {
@@ -128,7 +123,25 @@ def build_vics(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[s
     }
 
 
+def _groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Pictures and videos with an md5, by md5, in order of first appearance in files.jsonl."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if is_media(record) and record.get("md5"):
+            groups.setdefault(record["md5"], []).append(record)
+    return groups
+
+
+def build_vics(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The VICS document as one dict (for tests and small devices; ``iter_vics`` streams the same text)."""
+    return _skeleton(summary, list(_media(_groups(records), evidence_name(summary))))
+
+
+def iter_vics(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+    """vics.json text, one Media item per chunk."""
+    return stream_json(_skeleton(summary, ITEMS), _media(_groups(records), evidence_name(summary)))
+
+
 def render_vics(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
     """vics.json as UTF-8 bytes (indented, non-ASCII kept readable)."""
-    text = json.dumps(build_vics(summary, records), ensure_ascii=False, indent=2)
-    return (text + "\n").encode("utf-8")
+    return "".join(iter_vics(summary, records)).encode("utf-8")
