@@ -63,10 +63,14 @@ def chromium(browser: str, url: str, *args: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", nargs="?", type=Path, help="device output folder (default: synthetic sample)")
+    parser.add_argument(
+        "folder", nargs="?", type=Path, help="device output folder (default: synthetic sample)"
+    )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "triage-report-shot")
     parser.add_argument("--mismatch", action="store_true", help="sample only: render a failed verification")
-    parser.add_argument("--height", type=int, default=0, help="window height in px (0: whole page, estimated)")
+    parser.add_argument(
+        "--height", type=int, default=0, help="window height in px (0: whole page, estimated)"
+    )
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)

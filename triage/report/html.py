@@ -102,6 +102,7 @@ def environment() -> Environment:
 
 
 def _verification(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Banner kind and text, and the stored-vs-computed rows (a differing row is marked for red)."""
     status = evidence.get("verification")
     if status is None:
         kind, text = "neutral", "this summary records no verification of the media."
@@ -131,6 +132,7 @@ def _labels(records: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def _row(record: dict[str, Any], matches: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table row: the record and the matches shown beside it (only those of the group's category/set)."""
     return {"record": record, "times": record_times(record), "matches": matches,
             "deleted": not record.get("allocated", True)}
 
