@@ -130,3 +130,23 @@ def test_evidence_never_altered(tmp_path: Path, name: str) -> None:
     before = state()
     scan_device(evidence_dir / name, tmp_path / "out", ScanSettings(jobs=2))
     assert state() == before
+
+
+def test_pictures_first_keeps_output_identical(tmp_path: Path) -> None:
+    a, _ = scan_device(realdata("apfs.raw"), tmp_path / "a", ScanSettings(jobs=2))
+    b, _ = scan_device(realdata("apfs.raw"), tmp_path / "b", ScanSettings(jobs=2, pictures_first=True))
+    assert (a / "files.jsonl").read_bytes() == (b / "files.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_first_hit_stops_and_reports(tmp_path: Path, jobs: int) -> None:
+    from triage.known import HashSets
+
+    listed = tmp_path / "set.md5"
+    listed.write_text("39cb097008d17660abd0539891a672af\n")  # md5 of passwords.txt (ext2.raw, inode 14)
+    sets = HashSets.load([str(listed)], cache_dir=tmp_path / "cache")
+    target, summary = scan_device(realdata("ext2.raw"), tmp_path / "out",
+                                  ScanSettings(hashsets=sets, jobs=jobs, first_hit=True))
+    assert target.name == "ext2.incomplete"
+    assert summary["complete"] is False and summary["stopped"] == "first hit"
+    assert summary["counts"]["matched"] == 1

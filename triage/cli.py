@@ -95,9 +95,12 @@ def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("-j", "--jobs", default=0, type=click.IntRange(0, 256),
               help="Worker processes (default: number of cores).")
 @click.option("--no-verify", is_flag=True, help="Do not hash the whole media to verify an E01's stored hash.")
+@click.option("--first-hit", is_flag=True, help="Stop at the first alert match and report it (on-scene check).")
+@click.option("--pictures-first", is_flag=True, help="Read likely pictures (by extension) before other files.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int, phash_threshold: int,
-         pdq_quality: int, out: Path, jobs: int, no_verify: bool, debug: bool) -> None:
+         pdq_quality: int, out: Path, jobs: int, no_verify: bool, first_hit: bool, pictures_first: bool,
+         debug: bool) -> None:
     """Scan device images (IMAGE is the first file of a set: x.E01, x.001, x.vmdk…)."""
 
     def body() -> int:
@@ -109,7 +112,10 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
             if described.get("warnings"):
                 err.print(f"[yellow]hash set {described['name']}: {described['warnings']} malformed line(s) "
                           "skipped[/] (see: triage hashset info)")
+        if first_hit and sets is None:
+            raise UsageError("--first-hit needs at least one hash set (-H)")
         settings = ScanSettings(hashsets=sets, jobs=jobs or os.cpu_count() or 1, verify=not no_verify,
+                                first_hit=first_hit, pictures_first=pictures_first,
                                 command=["triage", *sys.argv[1:]])
         worst = EXIT_OK
         for image in images:
@@ -125,9 +131,22 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                     worst = max(worst, exc.exit_code)
                     continue
             print_summary(summary, target)
+            if summary.get("stopped") == "first hit":
+                hit = next(r for r in _read_jsonl(target / "files.jsonl") if r["matches"])
+                m = hit["matches"][0]
+                err.print(f"[bold red]FIRST HIT[/] {hit['path']} — {m['hashset']} {m['algorithm']} "
+                          f"distance {m['distance']} category {m['category']} (scan stopped early)",
+                          soft_wrap=True, highlight=False)
         return worst
 
     run_guarded(debug, body)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
 
 
 def _refuse_out_inside(out: Path, evidence: tuple[Path, ...]) -> None:

@@ -14,7 +14,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
 from multiprocessing import get_context
-from typing import Any
 
 from triage.evidence import Evidence, reopen
 from triage.filesystems.apfs import ApfsFileSystem
@@ -104,27 +103,35 @@ def read_all(
     pairs: list[tuple[FileRecord, FileSystem]],
     ref: DeviceRef,
     jobs: int,
-    done: Callable[[int, FileRecord], Any],
-) -> None:
-    """Read every stream; ``done(index, record)`` is called in listing order as each result is ready.
+    done: Callable[[int, FileRecord], bool],
+    order: list[int] | None = None,
+) -> bool:
+    """Read every stream; ``done(index, record)`` is called as each result is ready, in ``order``.
 
-    With ``jobs`` > 1 the records are copies filled by the workers; ``done`` receives them with their index in
-    ``pairs`` so the caller can put them back in place.
+    ``order`` is a permutation of the listing indices (default: listing order). ``done`` returns True to stop
+    early (``--first-hit``); read_all then returns True. With ``jobs`` > 1 the records given to ``done`` are
+    copies filled by the workers, with their index in ``pairs`` so the caller can put them back in place.
     """
+    order = list(range(len(pairs))) if order is None else order
     if jobs <= 1:
-        for index, (record, fs) in enumerate(pairs):
+        for index in order:
+            record, fs = pairs[index]
             read_content(record, fs)
-            done(index, record)
-        return
-    records = [record for record, _ in pairs]
+            if done(index, record):
+                return True
+        return False
+    ordered = [pairs[index][0] for index in order]
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
     try:
-        index = 0
-        for result in pool.map(read_batch, repeat(ref), batches(records)):
+        position = 0
+        for result in pool.map(read_batch, repeat(ref), batches(ordered)):
             for record in result:
-                done(index, record)
-                index += 1
+                if done(order[position], record):
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    return True
+                position += 1
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    return False

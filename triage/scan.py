@@ -42,6 +42,8 @@ class ScanSettings:
     hashsets: HashSets | None = None
     jobs: int = 1
     verify: bool = True
+    first_hit: bool = False
+    pictures_first: bool = False
     command: list[str] = field(default_factory=list)
 
 
@@ -120,6 +122,7 @@ def summarise(
     started: str,
     complete: bool,
     verification: dict[str, Any],
+    stopped: str | None = None,
 ) -> dict[str, Any]:
     """The summary.json object (DESIGN.md); key order is fixed for reproducible output."""
     records = [r for r, _ in listing.records]
@@ -152,6 +155,7 @@ def summarise(
     return {
         "tool": {"name": TOOL_NAME, "version": __version__},
         "complete": complete,
+        "stopped": stopped,
         "started": started,
         "finished": now(),
         "host": platform.node(),
@@ -191,19 +195,24 @@ def scan_device(
         listing = list_device(evidence)
         if progress:
             progress("start", None, listing.total_bytes)
+        order = picture_order(listing) if settings.pictures_first else None
         try:
-            read_all(listing.records, device_ref(evidence, listing), settings.jobs,
-                     lambda index, record: _finish_record(listing, index, record, settings, progress))
+            stopped = read_all(listing.records, device_ref(evidence, listing), settings.jobs,
+                               lambda index, record: _finish_record(listing, index, record, settings, progress),
+                               order)
+            if stopped and verifier:
+                verifier.stop()
             verification = _finish_verification(verifier)
         except KeyboardInterrupt:
             if verifier:
                 verifier.stop()
             verification = _finish_verification(verifier)
-            summary = summarise(evidence, listing, settings, started, False, verification)
+            summary = summarise(evidence, listing, settings, started, False, verification, "interrupted")
             target = write_outputs(out_root, name, listing, summary, complete=False)
             raise Interrupted(f"interrupted; partial results in {target}") from None
-        summary = summarise(evidence, listing, settings, started, True, verification)
-        target = write_outputs(out_root, name, listing, summary, complete=True)
+        summary = summarise(evidence, listing, settings, started, not stopped, verification,
+                            "first hit" if stopped else None)
+        target = write_outputs(out_root, name, listing, summary, complete=not stopped)
     finally:
         if verifier:
             verifier.stop()
@@ -221,13 +230,29 @@ def device_ref(evidence: Evidence, listing: Listing) -> DeviceRef:
 
 def _finish_record(
     listing: Listing, index: int, record: FileRecord, settings: ScanSettings, progress: ProgressFn | None
-) -> None:
-    """Put a read record back in its place, match it, report progress."""
+) -> bool:
+    """Put a read record back in its place, match it, report progress; True stops the scan (--first-hit)."""
     listing.records[index] = (record, listing.records[index][1])
     if settings.hashsets is not None and record.locator is not None:
         settings.hashsets.match(record)
     if progress:
         progress("record", record, record.size)
+    return settings.first_hit and bool(record.matches)
+
+
+PICTURE_EXTENSIONS = frozenset({"jpg", "jpeg", "jpe", "jfif", "png", "gif", "bmp", "tif", "tiff", "webp", "heic",
+                                "heif", "avif"})
+
+
+def picture_order(listing: Listing) -> list[int]:
+    """Listing indices with likely pictures first (by extension: the type is only known once read).
+
+    Only the reading order changes; files.jsonl keeps the listing order, so outputs stay identical.
+    """
+    records = [record for record, _ in listing.records]
+    first = [i for i, r in enumerate(records) if r.extension in PICTURE_EXTENSIONS]
+    rest = [i for i, r in enumerate(records) if r.extension not in PICTURE_EXTENSIONS]
+    return first + rest
 
 
 def _finish_verification(verifier: MediaVerifier | None) -> dict[str, Any]:
