@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import PIL
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -112,7 +114,10 @@ def build_demo_sets(pictures_dir: Path | None = None, out_dir: Path | None = Non
     }
     write_json(written["demo_vics2.json"], vics_document(records, "US", US_CATEGORIES))
     write_json(written["demo_caid.json"], vics_document(records, "UK", UK_GRADES))
-    lines = ["# synthetic demo set: md5 of the fixture pictures fixtures/known/known_*"]
+    lines = [
+        "# synthetic demo set: md5 of the known/known_* pictures of fixtures/make_pictures.py",
+        f"# built with Pillow {PIL.__version__}",
+    ]
     lines += [rec["md5"] for rec in records]
     written["demo_known.md5"].write_text("\n".join(lines) + "\n", encoding="ascii")
     return written
