@@ -1,8 +1,10 @@
 """Benchmark: perceptual recall on near-copies of known pictures, and false matches on unrelated pictures.
 
 SYNTHETIC DATA ONLY. Pictures come from ``fixtures/make_pictures.py`` (known originals, their variants,
-unrelated pictures) when it exists, else from the seeded generator of the tests; ``--extra-unrelated N`` adds
-N more seeded unrelated pictures to estimate the false-match rate on a larger sample.
+unrelated pictures) when it exists, else from the seeded generator of the tests. The fixture only derives
+variants of known_01, so the same four (resized 50%, q55, 3% off each edge, greyscale) are derived here from
+every other original too (``--fixture-only`` turns that off). ``--extra-unrelated N`` adds N more seeded
+unrelated pictures to estimate the false-match rate on a larger sample.
 
 A VICS 2.0 set is built from the known originals only (as ``hashsets/make_demo_sets.py`` does), then every
 picture is hashed and matched through ``HashSets`` exactly as a scan would. Reported: recall per variant kind
@@ -24,6 +26,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -33,7 +37,9 @@ from triage.known import HashSets  # noqa: E402
 from triage.records import FileRecord  # noqa: E402
 
 
-def corpus(workdir: Path, extra_unrelated: int) -> tuple[str, list[Path], list[Path], list[Path]]:
+def corpus(
+    workdir: Path, extra_unrelated: int, derive_variants: bool
+) -> tuple[str, list[Path], list[Path], list[Path]]:
     """(source, known originals, variants, unrelated) as files under ``workdir``."""
     build = load_fixture_generator()
     source = "fixtures/make_pictures.py"
@@ -58,6 +64,17 @@ def corpus(workdir: Path, extra_unrelated: int) -> tuple[str, list[Path], list[P
         for i in range(32):
             unrelated.append(workdir / "unrelated" / f"unrelated_{i + 1:02d}.jpg")
             unrelated[-1].write_bytes(encode(textured_picture(1000 + i), "JPEG", quality=85))
+    if derive_variants:  # the fixture derives variants of known_01 only: do the same for every original
+        have = {p.name.split("_")[1] for p in near}
+        for path in known:
+            number = path.stem.split("_")[1]
+            if number in have:
+                continue
+            with Image.open(path) as src:
+                original = src.convert("RGB")
+            for kind, data in variants(original, edge=0.03).items():
+                near.append(workdir / "variants" / f"known_{number}_{kind}.jpg")
+                near[-1].write_bytes(data)
     for i in range(extra_unrelated):
         path = workdir / "unrelated" / f"extra_{i:04d}.jpg"
         path.write_bytes(encode(textured_picture(50_000 + i, 480, 360), "JPEG", quality=80))
@@ -94,11 +111,16 @@ def variant_kind(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extra-unrelated", type=int, default=0)
+    parser.add_argument(
+        "--fixture-only", action="store_true", help="only the fixture's variants (of known_01), none derived"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="triage-recall-") as tmp:
         work = Path(tmp)
-        source, known, near, unrelated = corpus(work / "pictures", args.extra_unrelated)
+        source, known, near, unrelated = corpus(
+            work / "pictures", args.extra_unrelated, not args.fixture_only
+        )
         known_recs = [picture_record(p) for p in known]
         set_path = work / "recall_vics2.json"
         set_path.write_text(json.dumps(vics_document(known_recs, "US", [1] * len(known_recs))))
