@@ -167,6 +167,7 @@ def write_index(cache_dir: Path, sha256: str, arrays: dict[str, np.ndarray], met
             f"cannot write the hash-set cache {cache_dir}: {exc.strerror} (set {ENV_CACHE_DIR})"
         ) from None
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a shared cache must be readable by other users
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
