@@ -1,14 +1,15 @@
-"""A case directory built in tmp from the team's real public images: several devices, one broken, clutter.
+"""A case directory built in tmp from the committed synthetic fixture images: devices, one broken, clutter.
 
 Layout (device names in brackets, as discovery must name them):
 
-    suspect-A/laptop/ext2.split.E01 + .E02   two-segment E01 set             [ext2.split]
-    suspect-A/usb/mbr.raw                    raw, MBR with two partitions     [mbr]
-    suspect-B/ext2.splitraw.000 + .001       split raw starting at .000      [ext2.splitraw]
-    suspect-B/phone/ext2.E01                 single E01                      [ext2-2]
-    broken/ext2.E01                          the E01 cut short (truncated)   [ext2]
-    notes.txt, report.pdf, hashes.md5, broken/ext2.E01.txt (ewfacquire log)  skipped
-    suspect-B/loop -> ..                     symlink loop                    skipped
+    suspect-A/laptop/laptop_seg.E01 .E02 .E03   three-segment E01 set (GPT: FAT, ext4, NTFS)  [laptop_seg]
+    suspect-A/usb/usb.raw                       raw, a file system without partition table   [usb-2]
+    suspect-B/phone/phone.raw                   raw, MBR                                      [phone]
+    broken/usb.E01                              the usb E01 cut in half (truncated)           [usb]
+    notes.txt, report.pdf, hashes.md5, broken/usb.E01.txt (ewfacquire log)                    skipped
+    suspect-B/loop -> ..                        symlink loop                                  skipped
+
+SYNTHETIC DATA ONLY: the fixture pictures are generated; the demo hash set's categories are labels.
 """
 
 from __future__ import annotations
@@ -23,36 +24,39 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REALDATA
+from tests.conftest import ROOT, fixture_image
 from triage.case import CaseResult, CaseSettings, run_case
 
-SOURCES = ["ext2.split.E01", "ext2.split.E02", "mbr.raw", "ext2.splitraw.000", "ext2.splitraw.001", "ext2.E01"]
-DEVICES = ["ext2", "ext2-2", "ext2.split", "ext2.splitraw", "mbr"]
-BROKEN = "ext2"
+DEVICES = ["laptop_seg", "phone", "usb", "usb-2"]
+BROKEN = "usb"
+DONE = sorted(set(DEVICES) - {BROKEN})
+DEMO_SET = ROOT / "hashsets" / "demo_vics2.json"
 
 
 def build_case(root: Path) -> Path:
-    """Write the case directory described in the module docstring under ``root``; skip without realdata."""
-    missing = [name for name in SOURCES if not (REALDATA / name).exists()]
-    if missing:
-        pytest.skip(f"real test images {missing} not present (../shared/realdata)")
+    """Write the case directory described in the module docstring under ``root``."""
     case = root / "OP-123"
     for folder in ("suspect-A/laptop", "suspect-A/usb", "suspect-B/phone", "broken"):
         (case / folder).mkdir(parents=True)
-    for name in ("ext2.split.E01", "ext2.split.E02"):
-        shutil.copyfile(REALDATA / name, case / "suspect-A/laptop" / name)
-    shutil.copyfile(REALDATA / "mbr.raw", case / "suspect-A/usb/mbr.raw")
-    for name in ("ext2.splitraw.000", "ext2.splitraw.001"):
-        shutil.copyfile(REALDATA / name, case / "suspect-B" / name)
-    shutil.copyfile(REALDATA / "ext2.E01", case / "suspect-B/phone/ext2.E01")
-    data = (REALDATA / "ext2.E01").read_bytes()
-    (case / "broken/ext2.E01").write_bytes(data[: len(data) // 2])
+    for name in ("laptop_seg.E01", "laptop_seg.E02", "laptop_seg.E03"):
+        shutil.copyfile(fixture_image(name), case / "suspect-A/laptop" / name)
+    shutil.copyfile(fixture_image("usb.raw"), case / "suspect-A/usb/usb.raw")
+    shutil.copyfile(fixture_image("phone.raw"), case / "suspect-B/phone/phone.raw")
+    data = fixture_image("usb.E01").read_bytes()
+    (case / "broken/usb.E01").write_bytes(data[: len(data) // 2])
     (case / "notes.txt").write_text("Seized 2024-03-01, two suspects, see exhibit list.\n")
     (case / "report.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
-    (case / "hashes.md5").write_text("196066add11fb71c4c49cf1bb50d6d24  ext2.raw\n")
-    (case / "broken/ext2.E01.txt").write_text("ewfacquire 20140608\n\nAcquiry information\nCase number: 1\n")
+    (case / "hashes.md5").write_text("196066add11fb71c4c49cf1bb50d6d24  usb.raw\n")
+    (case / "broken/usb.E01.txt").write_text("ewfacquire 20140813\n\nAcquiry information\nCase number: 1\n")
     os.symlink("..", case / "suspect-B/loop")
     return case
+
+
+def demo_settings() -> CaseSettings:
+    """The settings of the reference run: the synthetic demo VICS set (categories 1-3)."""
+    if not DEMO_SET.exists():
+        pytest.fail(f"{DEMO_SET} missing: rebuild with hashsets/make_demo_sets.py")
+    return CaseSettings(hashsets=[str(DEMO_SET)])
 
 
 def run(case: Path, out: Path, **kwargs: Any) -> CaseResult:
@@ -94,4 +98,4 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Cas
     root = tmp_path_factory.mktemp("case")
     case = build_case(root)
     out = root / "out"
-    return case, out, run(case, out, jobs=2)
+    return case, out, run(case, out, jobs=2, settings=demo_settings())

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.case.conftest import build_case
+from tests.case.conftest import DEVICES, build_case
+from tests.conftest import FIXTURES, realdata
 from triage.case import discover
 from triage.case.classify import classify, is_text, plausible_mbr
 from triage.case.discover import evidence_identity
@@ -18,19 +19,18 @@ def test_case_dir_devices_and_skipped(tmp_path: Path) -> None:
     case = build_case(tmp_path)
     found = discover(case)
     devices = {d.name: d for d in found.devices}
-    assert sorted(devices) == ["ext2", "ext2-2", "ext2.split", "ext2.splitraw", "mbr"]
-    assert [p.name for p in devices["ext2.split"].paths] == ["ext2.split.E01", "ext2.split.E02"]
-    assert devices["ext2.split"].kind == "ewf"
-    assert [p.name for p in devices["ext2.splitraw"].paths] == ["ext2.splitraw.000", "ext2.splitraw.001"]
-    assert devices["ext2.splitraw"].kind == "split_raw"
-    assert devices["mbr"].kind == "raw"
+    assert sorted(devices) == DEVICES
+    assert [p.name for p in devices["laptop_seg"].paths] == ["laptop_seg.E01", "laptop_seg.E02", "laptop_seg.E03"]
+    assert devices["laptop_seg"].kind == "ewf"
+    assert devices["laptop_seg"].size == sum(p.stat().st_size for p in devices["laptop_seg"].paths)
+    assert (devices["phone"].kind, devices["usb-2"].kind, devices["usb"].kind) == ("raw", "raw", "ewf")
     # Same stem twice: the first by relative path keeps the plain name.
-    assert devices["ext2"].relpath == "broken/ext2.E01"
-    assert devices["ext2-2"].relpath == "suspect-B/phone/ext2.E01"
+    assert devices["usb"].relpath == "broken/usb.E01"
+    assert devices["usb-2"].relpath == "suspect-A/usb/usb.raw"
     assert all(d.problem is None for d in found.devices)
     skipped = {s.path: s.reason for s in found.skipped}
     assert skipped == {
-        "broken/ext2.E01.txt": "not evidence: acquisition log",
+        "broken/usb.E01.txt": "not evidence: acquisition log",
         "hashes.md5": "not evidence: hash list",
         "notes.txt": "not evidence: text document",
         "report.pdf": "not evidence: application/pdf by signature",
@@ -42,11 +42,42 @@ def test_case_dir_devices_and_skipped(tmp_path: Path) -> None:
 def test_names_from_earlier_runs_are_kept(tmp_path: Path) -> None:
     """A device added later never takes the name (and output folder) of one scanned before."""
     case = build_case(tmp_path)
-    earlier = {"suspect-B/phone/ext2.E01": "ext2", "moved/ext2.split.E01": "ext2.split"}
+    earlier = {"suspect-A/usb/usb.raw": "usb", "moved/laptop_seg.E01": "laptop_seg"}
     names = {d.relpath: d.name for d in discover(case, names=earlier).devices}
-    assert names["suspect-B/phone/ext2.E01"] == "ext2"
-    assert names["broken/ext2.E01"] == "ext2-2"
-    assert names["suspect-A/laptop/ext2.split.E01"] == "ext2.split-2"  # the name of evidence no longer there
+    assert names["suspect-A/usb/usb.raw"] == "usb"
+    assert names["broken/usb.E01"] == "usb-2"
+    assert names["suspect-A/laptop/laptop_seg.E01"] == "laptop_seg-2"  # the name of evidence no longer there
+
+
+def test_fixture_images_folder(tmp_path: Path) -> None:
+    """Every committed fixture image is found, one device per evidence set, whatever the container."""
+    found = discover(FIXTURES)
+    kinds = {d.relpath: (d.kind, len(d.paths)) for d in found.devices}
+    assert kinds["laptop_seg.E01"] == ("ewf", 3)
+    assert kinds["laptop_split.001"] == ("split_raw", 3)
+    assert kinds["laptop.vmdk"] == ("vmdk", 1)
+    assert kinds["laptop.qcow2"] == ("qcow", 1)
+    assert kinds["laptop.vhdx"] == ("vhdx", 1)
+    assert kinds["iso.iso"] == ("raw", 1)
+    claimed = {p.name for d in found.devices for p in d.paths}
+    images = {p.name for p in FIXTURES.iterdir() if p.is_file()}
+    assert claimed == images and not found.skipped
+
+
+def test_realdata_folder() -> None:
+    """The team's real images: split raw from .000, a two-segment E01, the README and SHA256SUMS skipped.
+
+    bogus.001 (random bytes, whole sectors) is taken as a device: the scan, not discovery, refuses it, so it is
+    reported as a failed device instead of being silently ignored.
+    """
+    folder = realdata("SHA256SUMS").parent
+    found = discover(folder)
+    sets = {d.relpath: [p.name for p in d.paths] for d in found.devices}
+    assert sets["ext2.splitraw.000"] == ["ext2.splitraw.000", "ext2.splitraw.001"]
+    assert sets["ext2.split.E01"] == ["ext2.split.E01", "ext2.split.E02"]
+    assert "bogus.001" in sets and "ext2.vhd" in sets and "apfs.raw" in sets
+    assert {s.path: s.reason for s in found.skipped} == {"README.md": "not evidence: text document",
+                                                         "SHA256SUMS": "not evidence: hash list"}
 
 
 def test_links_broken_links_and_output_folder(tmp_path: Path) -> None:

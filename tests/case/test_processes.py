@@ -19,16 +19,27 @@ from pathlib import Path
 
 import pytest
 
-from tests.case.conftest import BROKEN, DEVICES, build_case, case_json, free_port, jsonl, run, store_rows
+from tests.case.conftest import (
+    BROKEN,
+    DEMO_SET,
+    DONE,
+    build_case,
+    case_json,
+    demo_settings,
+    free_port,
+    jsonl,
+    run,
+    store_rows,
+)
 from triage.case import CaseResult
 
 ROOT = Path(__file__).resolve().parents[2]
-DONE = sorted(set(DEVICES) - {BROKEN})
 RUN_SCRIPT = """
 import sys
 from pathlib import Path
 from triage.case import CaseSettings, run_case
-result = run_case(Path(sys.argv[1]), Path(sys.argv[2]), CaseSettings(cache_dir=Path(sys.argv[3])), jobs=1)
+settings = CaseSettings(hashsets=sys.argv[4:], cache_dir=Path(sys.argv[3]))
+result = run_case(Path(sys.argv[1]), Path(sys.argv[2]), settings, jobs=1)
 print("dask imported:", "distributed" in sys.modules or "dask" in sys.modules)
 sys.exit(result.exit_code)
 """
@@ -77,16 +88,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def test_sigkill_mid_run_then_resume(tmp_path: Path, reference: tuple[Path, Path, CaseResult]) -> None:
     """Kill the run (SIGKILL) while a device is being read, run again: the outputs equal an uninterrupted run.
 
-    The last device is a 1 GiB sparse raw disk (the MBR image padded with zeros): hashing its media for the
+    The last device is a 1 GiB sparse raw disk (the usb image padded with zeros): hashing its media for the
     summary takes long enough to kill the run in the middle of it.
     """
     case = build_case(tmp_path)
     (case / "suspect-C").mkdir()
     big = case / "suspect-C/bigdisk.raw"
-    big.write_bytes((case / "suspect-A/usb/mbr.raw").read_bytes())
+    big.write_bytes((case / "suspect-A/usb/usb.raw").read_bytes())
     os.truncate(big, 1 << 30)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-c", RUN_SCRIPT, str(case), str(out), str(tmp_path / "cache")],
+    proc = subprocess.Popen([sys.executable, "-c", RUN_SCRIPT, str(case), str(out), str(tmp_path / "cache"),
+                             str(DEMO_SET)],
                             cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 90
@@ -115,7 +127,7 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, reference: tuple[Path, Path
     for name, status in killed.items():  # whatever the store calls done is complete on disk
         if status == "done":
             assert json.loads((out / name / "summary.json").read_text(encoding="utf-8"))["complete"] is True
-    result = run(case, out, jobs=1)
+    result = run(case, out, jobs=1, settings=demo_settings())
     after = store_rows(out)
     expected = {**dict.fromkeys(DONE, "done"), "bigdisk": "done", BROKEN: "failed"}
     assert {n: r["status"] for n, r in after.items()} == expected
@@ -123,7 +135,7 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, reference: tuple[Path, Path
     assert "bigdisk" in result.scanned
     ref_out = reference[1]
     assert jsonl(out, DONE) == jsonl(ref_out, DONE)
-    assert jsonl(out, ["bigdisk"])["bigdisk"] == jsonl(ref_out, ["mbr"])["mbr"]
+    assert jsonl(out, ["bigdisk"])["bigdisk"] == jsonl(ref_out, ["usb-2"])["usb-2"]
     leftovers = sorted(p.name for p in out.iterdir() if p.name not in [*DONE, "bigdisk"])
     assert leftovers == [".case.lock", "case.html", "case.json", "case.sqlite"]
     assert case_json(out)["runs"] == 2
@@ -133,7 +145,7 @@ def test_local_run_imports_no_dask(tmp_path: Path) -> None:
     case = build_case(tmp_path)
     for folder in ("suspect-A", "suspect-B"):
         for path in sorted((case / folder).rglob("*"), reverse=True):
-            if path.is_file() and path.name != "mbr.raw":
+            if path.is_file() and path.name != "usb.raw":
                 path.unlink()
     done = subprocess.run([sys.executable, "-c", RUN_SCRIPT, str(case), str(tmp_path / "out"),
                            str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -187,7 +199,7 @@ def test_dask_cluster_gives_the_local_results(tmp_path: Path, dask_scheduler: st
                                               reference: tuple[Path, Path, CaseResult]) -> None:
     case, ref_out, ref = reference
     out = tmp_path / "out"
-    result = run(case, out, scheduler=dask_scheduler)
+    result = run(case, out, scheduler=dask_scheduler, settings=demo_settings())
     assert result.exit_code == ref.exit_code
     assert result.failed == ref.failed
     assert sorted(result.scanned) == DONE

@@ -38,6 +38,7 @@ _FS_SIGNATURES: list[tuple[int, bytes, str]] = [
 _HASH_LIST_EXT = {"md5", "sha1", "sha256", "sha512", "hash", "hashes", "sfv"}
 _ACQUISITION_WORDS = ("ewfacquire", "acquiry information", "created by accessdata", "ftk imager", "guymager",
                       "dc3dd", "dcfldd", "image verification results")
+_HASH_LINE = re.compile(r"^\s*(?:[0-9a-fA-F]{32,128}(?:\s|,|$)|(?:MD5|SHA\d*) \(.*\) = [0-9a-fA-F]{32,128})")
 _VMDK_EXTENT = re.compile(r'^\s*(?:RW|RDONLY|NOACCESS)\s+\d+\s+(?P<type>\w+)(?:\s+"(?P<file>[^"]+)")?', re.M)
 
 
@@ -140,7 +141,8 @@ def is_text(head: bytes) -> bool:
 def _text_reason(path: Path, head: bytes) -> str:
     ext = path.suffix[1:].lower()
     lowered = head[:8192].decode("utf-8", "replace").lower()
-    if ext in _HASH_LIST_EXT:
+    lines = [line for line in lowered.splitlines()[:50] if line.strip() and not line.startswith("#")]
+    if ext in _HASH_LIST_EXT or (lines and sum(1 for x in lines if _HASH_LINE.match(x)) >= 0.8 * len(lines)):
         return "not evidence: hash list"
     if any(word in lowered for word in _ACQUISITION_WORDS):
         return "not evidence: acquisition log"

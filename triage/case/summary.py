@@ -64,7 +64,8 @@ def case_summary(store: CaseStore, case_dir: Path, out_root: Path, run_id: int) 
 
 
 def _device(row: dict[str, Any], store: CaseStore) -> dict[str, Any]:
-    by_set = Counter(m["hashset"] for m in store.matches(row["name"]))
+    files_by_set = {(m["hashset"], m["volume"], m["path"], m["inode"]) for m in store.matches(row["name"])}
+    by_set = Counter(key[0] for key in files_by_set)  # files per set, as in summary.json
     short = row.get("summary") or {}
     return {
         "name": row["name"],
