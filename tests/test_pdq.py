@@ -1,0 +1,56 @@
+"""Our numpy PDQ against the reference binding (pdqhash) on the same luminance: identical bits and quality."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pdqhash
+import pytest
+from PIL import Image
+
+from triage.pdq import luma_from_rgb, pdq_from_luma
+from triage.pictures import perceptual_hashes
+
+
+def reference(rgb: np.ndarray) -> tuple[str, int]:
+    bits, quality = pdqhash.compute(np.ascontiguousarray(rgb))
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex(), int(quality)
+
+
+def textured(seed: int, size: tuple[int, int]) -> np.ndarray:
+    """Smooth noise plus a gradient: structure at several scales, like a photo (synthetic)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    out = np.zeros((h, w, 3))
+    for octave in range(1, 6):
+        cells = rng.random((2**octave + 1, 2**octave + 1, 3))
+        small = Image.fromarray((cells * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
+        out += np.asarray(small, dtype=np.float64) / octave
+    out += np.linspace(0, 80, w)[None, :, None]
+    return np.clip(out / out.max() * 255, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("seed", "size"), [(1, (480, 640)), (2, (768, 1024)), (3, (97, 211)), (4, (64, 64)),
+                                            (5, (1200, 300)), (6, (33, 700))])
+def test_numpy_pdq_equals_binding(seed: int, size: tuple[int, int]) -> None:
+    rgb = textured(seed, size)
+    assert pdq_from_luma(luma_from_rgb(rgb)) == reference(rgb)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_jpeg_luma_path_agrees_with_full_resolution_rgb(seed: int) -> None:
+    """Issue 6: any fast path must agree within 10 bits (PDQ) and 2 bits (pHash) at quality >= 80."""
+    import imagehash
+
+    from fixtures.make_pictures import textured_picture
+
+    buf = io.BytesIO()
+    textured_picture(100 + seed, (1024, 768)).save(buf, "JPEG", quality=90)
+    rgb = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    ref_pdq, ref_quality = reference(rgb)
+    ref_phash = str(imagehash.phash(Image.fromarray(rgb)))
+    fast = perceptual_hashes(buf.getvalue())
+    assert ref_quality >= 80
+    assert bin(int(fast.pdq, 16) ^ int(ref_pdq, 16)).count("1") <= 10
+    assert bin(int(fast.phash, 16) ^ int(ref_phash, 16)).count("1") <= 2

@@ -1,0 +1,86 @@
+"""PDQ in numpy: the reference algorithm (Meta's pdqhashing.cpp) as a few matrix products.
+
+Why our own: the ``pdqhash`` binding box-filters every pixel in scalar C++ loops (~35 pictures/s on a
+1024x768 photo). PDQ only ever looks at 64x64 samples of the twice box-filtered luminance, and a box filter
+followed by sampling is linear, so the whole downscale is ``Wr @ luma @ Wc.T`` with small weight matrices built
+once per picture size. The result equals the binding's up to float rounding (checked in tests against
+``pdqhash.compute`` on the same luminance).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+OUT = 64
+PASSES = 2
+
+
+def window_size(old: int, new: int = OUT) -> int:
+    """computeJaroszFilterWindowSize: ceil(old / (2 * new))."""
+    return (old + 2 * new - 1) // (2 * new)
+
+
+def box_matrix(length: int, window: int) -> np.ndarray:
+    """The reference box1DFloat as a (length x length) averaging operator (edges use shorter windows)."""
+    half = (window + 2) // 2
+    out = np.arange(length)
+    lo = np.maximum(0, out + half - window)
+    hi = np.minimum(length - 1, out + half - 1)
+    matrix = np.zeros((length, length), dtype=np.float64)
+    for o in range(length):
+        matrix[o, lo[o] : hi[o] + 1] = 1.0 / (hi[o] - lo[o] + 1)
+    return matrix
+
+
+@lru_cache(maxsize=32)
+def sampling_weights(length: int) -> np.ndarray:
+    """Rows of (box ∘ box) at the 64 decimation points: a (64 x length) float32 matrix.
+
+    Decimation picks input index ``int((i + 0.5) * length / 64)`` like decimateFloat.
+    """
+    window = window_size(length)
+    picks = ((np.arange(OUT) + 0.5) * length / OUT).astype(np.int64)
+    if window <= 1:
+        weights = np.zeros((OUT, length))
+        weights[np.arange(OUT), picks] = 1.0
+        return weights.astype(np.float32)
+    box = box_matrix(length, window)
+    rows = box[picks]
+    for _ in range(PASSES - 1):
+        rows = rows @ box
+    return rows.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def dct_matrix() -> np.ndarray:
+    """16 x 64 DCT-II basis without the DC row, as in dct64To16."""
+    i = np.arange(1, 17)[:, None]
+    j = np.arange(64)[None, :]
+    return (np.sqrt(2.0 / 64.0) * np.cos(np.pi / 2.0 / 64.0 * i * (2 * j + 1))).astype(np.float32)
+
+
+def quality(buffer: np.ndarray) -> int:
+    """computePDQImageDomainQualityMetric: summed truncated gradients, scaled to 0..100."""
+    vertical = np.trunc(np.abs((buffer[:-1, :] - buffer[1:, :]) * 100.0 / 255.0)).sum()
+    horizontal = np.trunc(np.abs((buffer[:, :-1] - buffer[:, 1:]) * 100.0 / 255.0)).sum()
+    return min(100, int(vertical + horizontal) // 90)
+
+
+def pdq_from_luma(luma: np.ndarray) -> tuple[str, int]:
+    """PDQ hash (64 hex, bit 255 first, as the hash sets write it) and quality of a float luminance array."""
+    rows, cols = luma.shape
+    luma = np.asarray(luma, dtype=np.float32)
+    buffer = sampling_weights(rows) @ luma @ sampling_weights(cols).T
+    dct = dct_matrix()
+    coefficients = dct @ buffer @ dct.T
+    flat = coefficients.reshape(-1)
+    median = np.sort(flat)[127]  # torben() returns the lower median of the 256 values
+    bits = (flat > median)[::-1]
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex(), quality(buffer.astype(np.float32))
+
+
+def luma_from_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Luminance exactly as the binding computes it (float64 weights, then float32)."""
+    return (rgb[:, :, 0] * 0.299 + rgb[:, :, 1] * 0.587 + rgb[:, :, 2] * 0.114).astype(np.float32)
