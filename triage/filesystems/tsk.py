@@ -210,12 +210,19 @@ class TskFileSystem:
             if atype == _HFS_RSRC and int(attr.info.size) == 0:
                 continue
             found = True
-            yield FileRecord(
+            record = FileRecord(
                 f"{path}:{stream}" if stream else path, self.volume, self.name, inode, int(attr.info.size),
                 allocated, times=dict(times),
                 locator=Locator("tsk", self.offset, inode, atype, int(attr.info.id)),
             )
-        if not found and not named_only:
+            if _stores_nothing(attr):
+                # e.g. NTFS $BadClus:$Bad: a volume-sized, entirely sparse stream with no data on disk.
+                record.locator = None
+                record.notes.append("sparse stream: no data stored on disk (not hashed)")
+            yield record
+        # An NTFS file with no $DATA attribute (system index files, unused reserved MFT entries) has no data
+        # stream to list; HFS+ files always have a data fork, even when TSK lists no attribute for it.
+        if not found and not named_only and self.name == "hfs+":
             yield FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated, times=times,
                              locator=Locator("tsk", self.offset, inode))
 
@@ -246,6 +253,20 @@ class TskFileSystem:
 
     def close(self) -> None:
         self.fs = None
+
+
+def _stores_nothing(attr: Any) -> bool:
+    """A non-resident attribute with a size but not one run: there is nothing on disk to read."""
+    flags = int(attr.info.flags)
+    if not flags & int(pytsk3.TSK_FS_ATTR_NONRES) or int(attr.info.size) == 0:
+        return False
+    try:
+        return not any(int(run.len) and not int(run.flags) & _RUN_SPARSE for run in attr)
+    except OSError:
+        return False
+
+
+_RUN_SPARSE = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
 
 
 def _last_line(exc: BaseException) -> str:
