@@ -208,6 +208,12 @@ def print_summary(summary: dict[str, Any], target: Path) -> None:
         table.add_row(str(vol["index"] if vol["index"] is not None else "-"), f"{vol['offset']:,}",
                       vol["description"], vol["fs"] or "[yellow]none[/]", str(vol["files"]), errors)
     err.print(table)
+    verification = ev.get("verification", "not recorded")
+    style = {"verified": "green", "mismatch": "bold red"}.get(verification, "yellow")
+    err.print(f"media verification: [{style}]{verification}[/]"
+              + (f" ({ev['verification_error']})" if ev.get("verification_error") else ""), soft_wrap=True)
+    for problem in summary.get("errors", []):
+        err.print(f"[yellow]volume problem:[/] {problem}", soft_wrap=True, highlight=False)
     c = summary["counts"]
     line = (f"files {c['files']:,}  deleted {c['deleted']:,}  pictures {c['pictures']:,}  videos {c['videos']:,}"
             f"  errors {c['errors']:,}  matched [bold red]{c['matched']:,}[/]")

@@ -236,7 +236,7 @@ def _finish_record(
     if settings.hashsets is not None and record.locator is not None:
         settings.hashsets.match(record)
     if progress:
-        progress("record", record, record.size)
+        progress("record", record, record.size if record.locator is not None else 0)
     return settings.first_hit and bool(record.matches)
 
 
