@@ -95,10 +95,16 @@ def sniff(head: bytes) -> str | None:
         if head[offset : offset + len(magic)] == magic:
             if mime == "image/bmp" and len(head) >= 14 and not _plausible_bmp(head):
                 continue
-            if mime == "image/x-icon" and (len(head) < 6 or head[4:6] == b"\x00\x00"):
+            if mime == "image/x-icon" and not _plausible_ico(head):
                 continue
             return mime
     return None
+
+
+def _plausible_ico(head: bytes) -> bool:
+    """00 00 01 00 starts many tables (e.g. the exFAT up-case table): require a sane first directory entry."""
+    return len(head) >= 22 and head[4:6] != b"\x00\x00" and head[9] == 0 and head[10:12] in (b"\x00\x00",
+                                                                                           b"\x01\x00")
 
 
 def _plausible_bmp(head: bytes) -> bool:

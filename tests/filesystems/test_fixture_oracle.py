@@ -49,7 +49,7 @@ def expected_streams(device: str) -> dict[tuple[int, str], dict]:
     }
 
 
-@pytest.mark.parametrize("device", ["laptop", "usb", "phone", "iso"])
+@pytest.mark.parametrize("device", ["laptop", "usb", "phone", "iso", "camera"])
 def test_streams_equal_fls_and_icat(tmp_path: Path, device: str) -> None:
     summary, rows = scan(device, tmp_path)
     ours = keyed(summary, rows)
@@ -82,6 +82,15 @@ def test_ads_and_wrong_extension(tmp_path: Path) -> None:
     holiday = by_path["/Documents/holiday.txt"]
     assert holiday["type"] == "image/jpeg" and holiday["ext_mismatch"] is True
     assert summary["counts"]["deleted"] == sum(1 for r in rows if not r["allocated"])
+
+
+def test_exfat_deleted_picture(tmp_path: Path) -> None:
+    # fls -r -d -p camera.raw:  r/r * 649:	DCIM/100CANON/IMG_0003.JPG   (icat: the planted known_02.jpg)
+    summary, rows = scan("camera", tmp_path)
+    row = next(r for r in rows if r["path"] == "/DCIM/100CANON/IMG_0003.JPG")
+    assert row["fs"] == "exfat" and row["allocated"] is False
+    assert row["md5"] == "3e3817d5f84a7e82cacc42caafd8206e" and row["type"] == "image/jpeg"
+    assert summary["counts"]["pictures"] == 3  # the up-case table is not an icon
 
 
 FORMATS = ["laptop_split.001", "laptop.E01", "laptop_seg.E01", "laptop.vmdk", "laptop.vhd", "laptop.vhdx",
