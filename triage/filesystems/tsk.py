@@ -41,6 +41,8 @@ _REG = int(pytsk3.TSK_FS_META_TYPE_REG)
 _DIR = int(pytsk3.TSK_FS_META_TYPE_DIR)
 _VIRT = int(pytsk3.TSK_FS_META_TYPE_VIRT)
 _VIRT_DIR = int(pytsk3.TSK_FS_META_TYPE_VIRT_DIR)
+_UNDEF = int(pytsk3.TSK_FS_META_TYPE_UNDEF)
+_NAME_DIR = int(pytsk3.TSK_FS_NAME_TYPE_DIR)
 _NAME_VIRT = (int(pytsk3.TSK_FS_NAME_TYPE_VIRT), int(pytsk3.TSK_FS_NAME_TYPE_VIRT_DIR))
 _NAME_ALLOC = int(pytsk3.TSK_FS_NAME_FLAG_ALLOC)
 _META_ALLOC = int(pytsk3.TSK_FS_META_FLAG_ALLOC)
@@ -93,16 +95,19 @@ class TskFileSystem:
     def walk(self) -> Iterator[FileRecord]:
         """Yield one record per data stream, depth first, in directory order (TSK's order is stable).
 
-        Directory loops are guarded by remembering every directory inode entered; TSK's virtual entries
+        Directory loops are guarded by remembering every directory inode entered (and noted); TSK's virtual entries
         ($MBR, $FAT1, $OrphanFiles itself) are not user files and are left out, but the orphans are walked.
         """
         seen_dirs: set[int] = set()
         listed = 0
         root = int(self.fs.info.root_inum)
+        orphans = int(self.fs.info.last_inum)  # TSK's virtual $OrphanFiles directory
         stack: list[tuple[int, str, bool, int]] = [(root, "", True, 0)]
         while stack:
             inode, parent, parent_alloc, depth = stack.pop()
             if inode in seen_dirs:
+                self.notes.append(f"directory {parent} (inode {inode}) was already walked (directory loop or "
+                                  "hard link); not entered again")
                 continue
             seen_dirs.add(inode)
             try:
@@ -111,9 +116,13 @@ class TskFileSystem:
             except OSError as exc:
                 self.notes.append(f"directory {parent or '/'} (inode {inode}) could not be read: {_last_line(exc)}")
                 continue
+            if self.name.startswith("ext") and inode != orphans and not any(_is_dot(e) for e in entries):
+                # Every ext directory block 0 starts with "." and "..": without them it was overwritten.
+                self.notes.append(f"directory {parent or '/'} (inode {inode}): first block overwritten or damaged "
+                                  "(no '.' entry); its entries may be missing")
             subdirs = []
             for entry in entries:
-                for item in self._entry(entry, parent, parent_alloc, depth, seen_dirs):
+                for item in self._entry(entry, parent, parent_alloc, depth):
                     if isinstance(item, tuple):
                         subdirs.append(item)
                         continue
@@ -134,7 +143,7 @@ class TskFileSystem:
         return record
 
     def _entry(
-        self, entry: Any, parent: str, parent_alloc: bool, depth: int, seen_dirs: set[int]
+        self, entry: Any, parent: str, parent_alloc: bool, depth: int
     ) -> Iterator[FileRecord | tuple[int, str, bool, int]]:
         name_info = entry.info.name
         raw = name_info.name or b""
@@ -145,16 +154,19 @@ class TskFileSystem:
         name_alloc = bool(int(name_info.flags) & _NAME_ALLOC)
         meta = entry.info.meta
         source = entry
+        why = "no metadata"
         if meta is None and meta_addr:
             try:
                 source = self.fs.open_meta(inode=meta_addr)
                 meta = source.info.meta
-            except OSError:
-                meta = None
-        if meta is None:
+            except OSError as exc:
+                meta, why = None, _last_line(exc)
+        if meta is None or (int(meta.type) == _UNDEF and name_alloc):
             if not name_alloc:
                 yield FileRecord(path, self.volume, self.name, meta_addr or None, 0, False,
                                  notes=["deleted name without recoverable metadata"])
+            else:
+                yield from self._lost_metadata(name_info, path, meta_addr, why if meta is None else "inode is empty")
             return
         meta_type = int(meta.type)
         if meta_type in (_VIRT_DIR, _VIRT) or int(name_info.type) in _NAME_VIRT:
@@ -173,11 +185,24 @@ class TskFileSystem:
             yield from self._streams(source, meta, path, meta_addr, allocated, named_only=True)
             if depth >= MAX_DEPTH:
                 self.notes.append(f"directory depth cap {MAX_DEPTH} reached at {path}")
-            elif meta_addr not in seen_dirs:
+            else:
                 yield (meta_addr, path, allocated, depth + 1)
             return
         if meta_type == _REG:
             yield from self._streams(source, meta, path, meta_addr, allocated, named_only=False)
+
+    def _lost_metadata(self, name_info: Any, path: str, inode: int, why: str) -> Iterator[FileRecord]:
+        """An allocated name whose metadata is gone (overwritten inode table or MFT record).
+
+        Why not skip it: the name proves a file existed here; dropping it silently would make a damaged volume
+        look complete. A file becomes a record carrying the error; a directory becomes a volume note, since
+        what it held cannot be listed.
+        """
+        if int(name_info.type) == _NAME_DIR:
+            self.notes.append(f"directory {path} (inode {inode}): metadata unreadable ({why}); contents not listed")
+            return
+        yield FileRecord(path, self.volume, self.name, inode or None, 0, True,
+                         errors=[f"metadata of inode {inode} unreadable ({why}); content not read"])
 
     def _streams(
         self, source: Any, meta: Any, path: str, inode: int, allocated: bool, named_only: bool
@@ -253,6 +278,10 @@ class TskFileSystem:
 
     def close(self) -> None:
         self.fs = None
+
+
+def _is_dot(entry: Any) -> bool:
+    return (entry.info.name.name or b"") == b"."
 
 
 def _stores_nothing(attr: Any) -> bool:
