@@ -203,6 +203,7 @@ def scan_device(
             if stopped and verifier:
                 verifier.stop()
             verification = _finish_verification(verifier)
+            listing.errors.extend(_locate_damage(evidence, verification))
         except KeyboardInterrupt:
             if verifier:
                 verifier.stop()
@@ -253,6 +254,24 @@ def picture_order(listing: Listing) -> list[int]:
     first = [i for i, r in enumerate(records) if r.extension in PICTURE_EXTENSIONS]
     rest = [i for i, r in enumerate(records) if r.extension not in PICTURE_EXTENSIONS]
     return first + rest
+
+
+def _locate_damage(evidence: Evidence, verification: dict[str, Any]) -> list[str]:
+    """On an E01 whose media hash does not match, list the damaged chunks (as ``ewfverify`` does).
+
+    Why only then: it reads the whole image once more. pyewf hides checksum errors, so this is the only way to
+    tell the examiner which sectors are bad, or that every chunk is intact and the media still differs.
+    """
+    checker = getattr(evidence.reader, "checker", None)
+    if checker is None or verification.get("verification") != "mismatch":
+        return []
+    found = checker.scan_all()
+    if found:
+        return [f"evidence: {message}" for message in found]
+    if checker.chunks:
+        return ["evidence: every EWF chunk checksum is intact but the media hash differs from the stored hash "
+                "(a segment from another acquisition, or data altered together with its checksums)"]
+    return []
 
 
 def _finish_verification(verifier: MediaVerifier | None) -> dict[str, Any]:

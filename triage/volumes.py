@@ -68,7 +68,7 @@ def find_volumes(evidence: Evidence) -> VolumeLayout:
     """
     try:
         vs = pytsk3.Volume_Info(evidence.img)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: the image read itself failed (damaged EWF chunk)
         return VolumeLayout("none", 512, [Volume(None, 0, evidence.media_size, "whole media", "partition")])
     block = int(vs.info.block_size)
     scheme = VS_TYPES.get(int(vs.info.vstype), "other")

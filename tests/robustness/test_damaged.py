@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,40 @@ def test_partition_past_end(corpus: dict[str, Case], tmp_path: Path) -> None:
     assert "extends past end of media by 5242880 bytes" in parts[3]["description"]
     assert parts[3]["fs"] == "fat12"  # what fits of the cut file system is still read
     assert parts[4]["errors"] == ["partition starts past the end of the media"]
+
+
+def test_evidence_read_error_recorded(corpus: dict[str, Case], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An I/O error from the evidence itself (a failing disk under a raw image) is a recorded read error.
+
+    pytsk3 turns an exception raised by the image read callback into a RuntimeError: it must not escape.
+    """
+    from fixtures.make_corpus import ext_block_of
+    from triage.evidence.readers import SegmentedFileReader
+
+    found = case(corpus, "ext4_overwritten")
+    assert found.evidence is not None
+    real_read = SegmentedFileReader.read
+    start = ext_block_of(found.evidence, "/big.bin", 10) * 1024
+    bad = range(start, start + 1024)
+
+    def failing_read(self: SegmentedFileReader, offset: int, size: int) -> bytes:
+        if offset < bad.stop and offset + size > bad.start:
+            raise OSError(5, "Input/output error")
+        return real_read(self, offset, size)
+
+    monkeypatch.setattr(SegmentedFileReader, "read", failing_read)
+    _, summary = scan_device(found.evidence, tmp_path, ScanSettings(jobs=1, verify=False))
+    assert summary["counts"]["errors"] >= 1
+    records = [json.loads(line) for line in (tmp_path / "ext4-overwritten" / "files.jsonl").read_text().splitlines()]
+    failed = [r for r in records if any("Input/output error" in e for e in r["errors"])]
+    assert [r["path"] for r in failed] == ["/big.bin"] and failed[0]["sha256"] is None
+
+
+def test_callback_errors_unwrapped() -> None:
+    """pytsk3 wraps an exception of the image read callback in a RuntimeError; the message is kept, one line."""
+    from triage.filesystems.tsk import _last_line
+
+    assert _last_line(RuntimeError("OSError(5, 'Input/output error')")) == "Input/output error"
+    assert _last_line(RuntimeError("ValueError('bad chunk')")) == "bad chunk"
+    assert _last_line(OSError("x\nFS_Info: (tsk3.cpp:207) Unable to open")) == "Unable to open"

@@ -15,6 +15,7 @@ import pytsk3
 
 from triage.errors import EvidenceError
 from triage.evidence import detect
+from triage.evidence.ewf_integrity import foreign_segments
 from triage.evidence.readers import (
     Reader,
     SegmentedFileReader,
@@ -41,20 +42,60 @@ class TskImage(pytsk3.Img_Info):
 
     Why: ``pytsk3.Img_Info("x.E01")`` silently reads the E01 container as raw bytes; TSK must instead see the
     media that pyewf (or pyvmdk, …) decodes.
+
+    A read error of the evidence (a failing disk under a raw image) is salvaged sector by sector: only the
+    sectors that fail are given as zeros, as imagers do, and remembered, so that ``damage_in`` can refuse every
+    stream lying on them. Why not let the error through: TSK reads 64 KiB cache pages, so one bad sector would
+    fail every neighbouring file and, near the superblock, the whole file system.
     """
+
+    SECTOR = 512
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
+        self._damaged: list[tuple[int, int, str]] = []  # (start, end, reason), merged when adjacent
         super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
 
     def read(self, offset: int, size: int) -> bytes:
-        return self._reader.read(offset, size)
+        try:
+            return self._reader.read(offset, size)
+        except OSError:
+            return self._salvage(offset, size)
+
+    def _salvage(self, offset: int, size: int) -> bytes:
+        parts = []
+        position, end = offset, min(offset + size, self._reader.size)
+        while position < end:
+            step = min(self.SECTOR - position % self.SECTOR, end - position)
+            try:
+                data = self._reader.read(position, step)
+            except OSError as exc:
+                data = bytes(step)
+                self._note(position, position + step, one_line(exc))
+            parts.append(data)
+            if len(data) < step:
+                break
+            position += step
+        return b"".join(parts)
+
+    def _note(self, start: int, end: int, reason: str) -> None:
+        if self._damaged and self._damaged[-1][1] == start and self._damaged[-1][2] == reason:
+            self._damaged[-1] = (self._damaged[-1][0], end, reason)
+        elif (start, end, reason) not in self._damaged:
+            self._damaged.append((start, end, reason))
 
     def get_size(self) -> int:
         return self._reader.size
 
     def close(self) -> None:
         pass
+
+    def damage_in(self, start: int, end: int) -> list[str]:
+        """Known damage overlapping media bytes [start, end): failed reads, EWF chunks with checksum errors."""
+        found = [f"evidence read error at bytes {lo}-{hi - 1}: {reason}"
+                 for lo, hi, reason in self._damaged if lo < end and hi > start]
+        check = getattr(self._reader, "damage_in", None)
+        return found + (check(start, end) if check else [])
 
 
 @dataclass
@@ -145,6 +186,13 @@ def _open_ewf(path: Path, segments: list[Path] | None = None) -> Evidence:
             raise EvidenceError(
                 f"{path}: EWF set is incomplete: found {len(segments)} segment(s) but {orphans[0].name} "
                 "exists after a missing segment"
+            )
+        foreign = foreign_segments(segments)
+        if foreign:
+            other, theirs, ours = foreign[0]
+            raise EvidenceError(
+                f"{path}: segment {other.name} belongs to another acquisition (set identifier {theirs}, "
+                f"expected {ours})"
             )
     reader, handle = open_ewf(segments)
     stored = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage.errors import EvidenceError
+from triage.evidence.ewf_integrity import EwfChunkChecker
 
 
 class Reader(Protocol):
@@ -94,6 +95,33 @@ class LibReader:
             fh.close()
 
 
+class EwfReader(LibReader):
+    """pyewf behind the reader interface, noticing chunks that libewf zero-filled after a checksum error.
+
+    Why: pyewf hides checksum errors (it returns zeros); see ``ewf_integrity``. Reads still return what libewf
+    gives, but every damaged chunk met is remembered so that a stream lying in one is refused
+    (``damage_in``) instead of being hashed over the substituted zeros.
+    """
+
+    def __init__(self, handle: Any, size: int, checker: EwfChunkChecker) -> None:
+        super().__init__(handle, size)
+        self.checker = checker
+
+    def read(self, offset: int, size: int) -> bytes:
+        data = super().read(offset, size)
+        if data:
+            self.checker.note_zero_chunks(offset, data)
+        return data
+
+    def damage_in(self, start: int, end: int) -> list[str]:
+        """Damaged chunks met so far that overlap media bytes [start, end)."""
+        return self.checker.damage_in(start, end)
+
+    def close(self) -> None:
+        super().close()
+        self.checker.close()
+
+
 def open_ewf(paths: list[Path]) -> tuple[LibReader, Any]:
     """Open an EWF set read-only; returns the reader and the pyewf handle (for metadata)."""
     import pyewf
@@ -101,9 +129,11 @@ def open_ewf(paths: list[Path]) -> tuple[LibReader, Any]:
     handle = pyewf.handle()
     try:
         handle.open([str(p) for p in paths], "r")
+        size = handle.get_media_size()
+        checker = EwfChunkChecker(paths, handle.get_chunk_size(), handle.get_bytes_per_sector(), size)
     except (OSError, ValueError) as exc:
         raise EvidenceError(f"{paths[0]}: cannot open EWF set ({one_line(exc)})") from None
-    return LibReader(handle, handle.get_media_size()), handle
+    return EwfReader(handle, size, checker), handle
 
 
 def open_vmdk(path: Path) -> LibReader:

@@ -35,7 +35,10 @@ SIGNATURES: list[tuple[int, bytes, str]] = [
 
 def guess_signature(evidence: Evidence, volume: Volume) -> str | None:
     """Name the first known signature found at the start of the volume, if any."""
-    head = evidence.read(volume.offset, min(volume.size, 0x10100)) if volume.size else b""
+    try:
+        head = evidence.read(volume.offset, min(volume.size, 0x10100)) if volume.size else b""
+    except OSError as exc:  # a damaged EWF chunk or an I/O error: nothing to guess from
+        return f"unreadable ({exc})"
     for offset, magic, label in SIGNATURES:
         if head[offset : offset + len(magic)] == magic:
             return label
@@ -46,7 +49,10 @@ def guess_signature(evidence: Evidence, volume: Volume) -> str | None:
 
 def open_filesystem(evidence: Evidence, volume: Volume) -> FileSystem:
     """Open the file system of ``volume``; raises VolumeError naming what was found instead."""
-    head = evidence.read(volume.offset + 32, 4)
+    try:
+        head = evidence.read(volume.offset + 32, 4)
+    except OSError as exc:
+        raise VolumeError(f"volume start unreadable: {exc}") from None
     if head == APFS_MAGIC:
         return ApfsFileSystem(evidence.reader, volume.offset, volume.size, volume.index)
     try:

@@ -50,6 +50,9 @@ _NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
 _HFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_HFS_DATA)
 _HFS_RSRC = int(pytsk3.TSK_FS_ATTR_TYPE_HFS_RSRC)
 _ORPHAN_DIR = b"$OrphanFiles"
+# pytsk3 raises IOError for TSK's own errors and RuntimeError when the image read callback raised (a damaged
+# EWF chunk, an I/O error of the evidence file): both are damage to record, never a crash.
+TSK_ERRORS = (OSError, RuntimeError)
 
 
 def iso_time(seconds: int, nano: int = 0) -> str | None:
@@ -83,8 +86,9 @@ class TskFileSystem:
     def __init__(self, img: pytsk3.Img_Info, offset: int, volume: int | None, size: int = 0) -> None:
         try:
             self.fs = pytsk3.FS_Info(img, offset=offset)
-        except OSError as exc:
+        except TSK_ERRORS as exc:
             raise VolumeError(f"no file system recognised by The Sleuth Kit ({_last_line(exc)})") from None
+        self._img = img
         self.offset = offset
         self.size = size or int(self.fs.info.block_count) * int(self.fs.info.block_size)
         self.volume = volume
@@ -95,8 +99,9 @@ class TskFileSystem:
     def walk(self) -> Iterator[FileRecord]:
         """Yield one record per data stream, depth first, in directory order (TSK's order is stable).
 
-        Directory loops are guarded by remembering every directory inode entered (and noted); TSK's virtual entries
-        ($MBR, $FAT1, $OrphanFiles itself) are not user files and are left out, but the orphans are walked.
+        Directory loops are guarded by remembering every directory inode entered (a second visit is noted);
+        TSK's virtual entries ($MBR, $FAT1, $OrphanFiles itself) are not user files and are left out, but the
+        orphans are walked.
         """
         seen_dirs: set[int] = set()
         listed = 0
@@ -113,7 +118,7 @@ class TskFileSystem:
             try:
                 directory = self.fs.open_dir(inode=inode)
                 entries = list(directory)
-            except OSError as exc:
+            except TSK_ERRORS as exc:
                 self.notes.append(f"directory {parent or '/'} (inode {inode}) could not be read: {_last_line(exc)}")
                 continue
             if self.name.startswith("ext") and inode != orphans and not any(_is_dot(e) for e in entries):
@@ -159,7 +164,7 @@ class TskFileSystem:
             try:
                 source = self.fs.open_meta(inode=meta_addr)
                 meta = source.info.meta
-            except OSError as exc:
+            except TSK_ERRORS as exc:
                 meta, why = None, _last_line(exc)
         if meta is None or (int(meta.type) == _UNDEF and name_alloc):
             if not name_alloc:
@@ -217,7 +222,7 @@ class TskFileSystem:
         found = False
         try:
             attrs = list(source)
-        except OSError:
+        except TSK_ERRORS:
             attrs = []
         for attr in attrs:
             atype = int(attr.info.type)
@@ -259,7 +264,7 @@ class TskFileSystem:
         """
         try:
             handle = self.fs.open_meta(inode=locator.inode)
-        except OSError as exc:
+        except TSK_ERRORS as exc:
             raise ReadError(f"cannot open inode {locator.inode}: {_last_line(exc)}") from None
         offset = 0
         while offset < size:
@@ -269,12 +274,44 @@ class TskFileSystem:
                     data = handle.read_random(offset, want)
                 else:
                     data = handle.read_random(offset, want, locator.attr_type, locator.attr_id)
-            except OSError as exc:
+            except TSK_ERRORS as exc:
                 raise ReadError(f"read failed at offset {offset} of {size}: {_last_line(exc)}") from None
             if not data:
                 raise ReadError(f"short read: {offset} of {size} bytes")
             offset += len(data)
+            if offset >= size:
+                damage = self._damage(handle, locator)
+                if damage:
+                    raise ReadError(f"content lies in damaged evidence: {'; '.join(damage)}")
             yield data
+
+    def _damage(self, handle: Any, locator: Locator) -> list[str]:
+        """Damaged EWF chunks under this stream's blocks (looked up only once the image has met damage).
+
+        Why after reading: libewf gives zeros for a damaged chunk and the check happens as chunks are read, so
+        once the stream has been read every chunk under it has been seen.
+        """
+        damage_in = getattr(self._img, "damage_in", None)
+        if damage_in is None or not damage_in(0, 1 << 62):
+            return []
+        block = int(self.fs.info.block_size)
+        found: list[str] = []
+        try:
+            for attr in handle:
+                info = attr.info
+                if locator.attr_type is not None and (int(info.type), int(info.id)) != (locator.attr_type,
+                                                                                        locator.attr_id):
+                    continue
+                if not int(info.flags) & _NONRES:
+                    continue
+                for run in attr:
+                    if int(run.flags) & _RUN_SPARSE or not int(run.len):
+                        continue
+                    start = self.offset + int(run.addr) * block
+                    found.extend(m for m in damage_in(start, start + int(run.len) * block) if m not in found)
+        except TSK_ERRORS:
+            return found
+        return found
 
     def close(self) -> None:
         self.fs = None
@@ -287,20 +324,24 @@ def _is_dot(entry: Any) -> bool:
 def _stores_nothing(attr: Any) -> bool:
     """A non-resident attribute with a size but not one run: there is nothing on disk to read."""
     flags = int(attr.info.flags)
-    if not flags & int(pytsk3.TSK_FS_ATTR_NONRES) or int(attr.info.size) == 0:
+    if not flags & _NONRES or int(attr.info.size) == 0:
         return False
     try:
         return not any(int(run.len) and not int(run.flags) & _RUN_SPARSE for run in attr)
-    except OSError:
+    except TSK_ERRORS:
         return False
 
 
 _RUN_SPARSE = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
+_NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)
 
 
 def _last_line(exc: BaseException) -> str:
     """TSK's message without its C++ source location, on one line."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[-1] if lines else exc.__class__.__name__
+    if re.fullmatch(r"\w+\(.*\)", text):  # RuntimeError("ValueError('...')"): a read callback raised
+        quoted = re.findall(r"'([^']*)'|\"([^\"]*)\"", text)
+        text = next((a or b for a, b in reversed(quoted) if a or b), text)
     text = re.sub(r"^\w+: \([\w.]+:\d+\) ", "", text)
     return re.sub(r"^Unable to open the image as a filesystem at offset: 0x[0-9a-f]+ with error: ", "", text)
