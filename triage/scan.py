@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from triage import TOOL_NAME, __version__
 from triage.errors import EvidenceError, Interrupted, VolumeError
-from triage.evidence import Evidence, open_evidence
+from triage.evidence import Evidence, detect, open_evidence
+from triage.evidence.detect import archive_kind
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
 from triage.pipeline import DeviceRef, read_all
 from triage.records import FileRecord
@@ -101,6 +102,10 @@ def list_device(evidence: Evidence) -> Listing:
         info["notes"] = list(fs.notes)
         records.extend(found)
     if not opened and layout.scheme == "none" and evidence.format in ("raw", "split_raw"):
+        archive = archive_kind(detect.read_head(evidence.paths[0], 512))
+        if archive:
+            raise EvidenceError(f"{evidence.paths[0]}: not a disk image: {archive} (unsupported format; extract "
+                                "the image from it first)")
         guess = guess_signature(evidence, layout.slots[0])
         if guess is None:
             raise EvidenceError(

@@ -25,6 +25,26 @@ VMDK_DESCRIPTOR = b"# Disk DescriptorFile"
 
 _SPLIT_RAW = re.compile(r"^(?P<stem>.*)\.(?P<num>\d{3})$")
 
+# Containers that are not disk images but often hold one: named in the error so the examiner knows to extract.
+ARCHIVES: list[tuple[int, bytes, str]] = [
+    (0, b"PK\x03\x04", "ZIP archive"),
+    (0, b"\x1f\x8b", "gzip-compressed file"),
+    (0, b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (0, b"Rar!\x1a\x07", "RAR archive"),
+    (0, b"\xfd7zXZ\x00", "xz-compressed file"),
+    (0, b"BZh", "bzip2-compressed file"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd-compressed file"),
+    (257, b"ustar", "tar archive"),
+]
+
+
+def archive_kind(head: bytes) -> str | None:
+    """Name the archive or compression format ``head`` starts with, if any."""
+    for offset, magic, label in ARCHIVES:
+        if head[offset : offset + len(magic)] == magic:
+            return label
+    return None
+
 
 def check_readable(path: Path) -> int:
     """Refuse what cannot be evidence before any library sees it; returns the file size.
