@@ -63,10 +63,20 @@ class Listing:
 
 
 def device_name(path: Path) -> str:
-    """Output folder name for an evidence set: its first file's name without the extension."""
+    """Output folder name for an evidence set: its first file's name without the extension.
+
+    A name that would leave only "." or ".." (``...E01``) keeps its extension: the folder must be a child of
+    the output folder, never the output folder itself or its parent.
+    """
     name = path.name
     stem, dot, _ext = name.rpartition(".")
-    return stem if dot and stem else name
+    return safe_component(stem if dot and stem and stem not in (".", "..") else name)
+
+
+def safe_component(name: str) -> str:
+    """``name`` as one path component: no separator, no NUL, never "", "." or ".."."""
+    name = name.replace("/", "_").replace("\0", "_")
+    return name if name not in ("", ".", "..") else f"_{name}"
 
 
 def now() -> str:
@@ -295,6 +305,7 @@ def write_outputs(
     folder whose files look complete but are not.
     """
     out_root.mkdir(parents=True, exist_ok=True)
+    name = safe_component(name)
     final = out_root / (name if complete else f"{name}.incomplete")
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=out_root))
     rows = [record.to_json() for record, _ in listing.records]
