@@ -83,35 +83,37 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def list_device(evidence: Evidence) -> Listing:
-    """Open every volume's file system and list its streams; volume problems are recorded, not raised."""
+def list_device(evidence: Evidence, listing: Listing | None = None) -> Listing:
+    """Open every volume's file system and list its streams; volume problems are recorded, not raised.
+
+    The listing is filled as the walk goes (into ``listing`` when given), so that a Ctrl-C during a long walk
+    still leaves what was listed so far for the partial summary.
+    """
+    listing = listing if listing is not None else Listing([], [], [])
     layout = find_volumes(evidence)
-    records: list[tuple[FileRecord, FileSystem]] = []
-    volumes: list[dict[str, Any]] = []
-    errors: list[str] = []
-    opened: list[FileSystem] = []
     for slot in layout.slots:
         info = slot.describe()
         info.update({"scheme": layout.scheme, "fs": None, "label": None, "files": 0, "errors": []})
-        volumes.append(info)
+        listing.volumes.append(info)
         if slot.role != "partition":
             continue
         try:
             fs = _open(evidence, slot)
         except VolumeError as exc:
             where = f"volume {slot.index}" if slot.index is not None else "media"
-            message = f"{where} at offset {slot.offset}: {exc}"
             info["errors"].append(str(exc))
             info["signature"] = guess_signature(evidence, slot)
-            errors.append(message)
+            listing.errors.append(f"{where} at offset {slot.offset}: {exc}")
             continue
-        opened.append(fs)
+        listing.filesystems.append(fs)
         info["fs"], info["label"] = fs.name, fs.label
-        found = [(record, fs) for record in fs.walk()]
-        info["files"] = len(found)
-        info["notes"] = list(fs.notes)
-        records.extend(found)
-    if not opened and layout.scheme == "none" and evidence.format in ("raw", "split_raw"):
+        try:
+            for record in fs.walk():
+                listing.records.append((record, fs))
+                info["files"] += 1
+        finally:
+            info["notes"] = list(fs.notes)
+    if not listing.filesystems and layout.scheme == "none" and evidence.format in ("raw", "split_raw"):
         archive = archive_kind(detect.read_head(evidence.paths[0], 512))
         if archive:
             raise EvidenceError(f"{evidence.paths[0]}: not a disk image: {archive} (unsupported format; extract "
@@ -121,7 +123,7 @@ def list_device(evidence: Evidence) -> Listing:
             raise EvidenceError(
                 f"{evidence.paths[0]}: not a disk image: no partition table, file system or known signature found"
             )
-    return Listing(records, volumes, errors, opened)
+    return listing
 
 
 def _open(evidence: Evidence, slot: Volume) -> FileSystem:
@@ -203,15 +205,17 @@ def scan_device(
     evidence = open_evidence(evidence_path)
     name = name or device_name(evidence.paths[0])
     verifier = MediaVerifier(evidence.paths, evidence.format, evidence.stored_hashes) if settings.verify else None
-    listing: Listing | None = None
+    listing = Listing([], [], [])
+    listed = False
     try:
         if verifier:
             verifier.start()
-        listing = list_device(evidence)
-        if progress:
-            progress("start", None, listing.total_bytes)
-        order = picture_order(listing) if settings.pictures_first else None
         try:
+            list_device(evidence, listing)
+            listed = True
+            if progress:
+                progress("start", None, listing.total_bytes)
+            order = picture_order(listing) if settings.pictures_first else None
             stopped = read_all(listing.records, device_ref(evidence, listing), settings.jobs,
                                lambda index, record: _finish_record(listing, index, record, settings, progress),
                                order)
@@ -223,6 +227,8 @@ def scan_device(
             if verifier:
                 verifier.stop()
             verification = _finish_verification(verifier)
+            if not listed:
+                listing.errors.append("interrupted while listing: volumes and files after this point are missing")
             summary = summarise(evidence, listing, settings, started, False, verification, "interrupted")
             target = write_outputs(out_root, name, listing, summary, complete=False)
             raise Interrupted(f"interrupted; partial results in {target}") from None
@@ -232,7 +238,7 @@ def scan_device(
     finally:
         if verifier:
             verifier.stop()
-        for fs in listing.filesystems if listing else []:
+        for fs in listing.filesystems:
             fs.close()
         evidence.close()
     return target, summary
