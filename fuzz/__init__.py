@@ -1,0 +1,1 @@
+"""Fuzz targets and a bounded-time runner (see README.md)."""
