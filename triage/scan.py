@@ -25,7 +25,7 @@ from triage.evidence import Evidence, detect, open_evidence
 from triage.evidence.detect import archive_kind
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
 from triage.pipeline import DeviceRef, read_all
-from triage.records import FileRecord
+from triage.records import FileRecord, json_safe
 from triage.report import write_reports
 from triage.verify import MediaVerifier, skipped
 from triage.volumes import Volume, find_volumes
@@ -169,7 +169,7 @@ def summarise(
         "bytes": sum(r.size for r in records),
     }
     hs = settings.hashsets
-    return {
+    return _json_safe_tree({
         "tool": {"name": TOOL_NAME, "version": __version__},
         "complete": complete,
         "stopped": stopped,
@@ -185,7 +185,22 @@ def summarise(
         "hashsets": hs.describe() if hs else [],
         "thresholds": hs.thresholds if hs else {},
         "errors": list(listing.errors),
-    }
+    })
+
+
+def _json_safe_tree(value: Any) -> Any:
+    """Every string of the summary made writable as UTF-8 (``records.json_safe``).
+
+    Why: volume notes, labels and errors quote names from the media, which may hold undecodable bytes (kept as
+    surrogates); writing one of them would fail the whole scan at the very end.
+    """
+    if isinstance(value, str):
+        return json_safe(value)
+    if isinstance(value, dict):
+        return {key: _json_safe_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe_tree(item) for item in value]
+    return value
 
 
 def scan_device(
