@@ -32,7 +32,7 @@ def params() -> list[Any]:
     marks = []
     for entry in CASES:
         mark = [pytest.mark.xfail(strict=True, reason=entry["xfail"])] if entry.get("xfail") else []
-        marks.append(pytest.param(entry, marks=mark, id=entry["file"]))
+        marks.append(pytest.param(entry, marks=mark, id=f"{entry['target']}-{entry['file']}"))
     return marks
 
 

@@ -44,7 +44,7 @@ def nsrl_table(path: Path) -> tuple[str, list[str]] | None:
                     usable = [c for c in columns if c.lower() in EXACT_ALGORITHMS]
                     if usable:
                         return table, usable
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged page can hold text that is not UTF-8
         raise HashSetError(f"SQLite database cannot be read: {exc}") from None
     return None
 
@@ -89,7 +89,7 @@ def parse_nsrl(path: Path) -> ParsedSet:
                     builder.warnings.add(f"row {row + int(bad) + 1}: no valid hash")
                 builder.entry(0, int(any_ok.sum()))
                 row += len(batch)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise HashSetError(f"NSRL database cannot be read: {exc}") from None
     return builder.finish(
         "nsrl-rds-v3", ROLE_KNOWN, {"table": table, "columns": [c.lower() for c in columns]}
