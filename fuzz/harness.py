@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import select
+import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,12 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-TIMEOUT = 20.0
+TIMEOUT = 60.0  # TSK can spend ~10 s on one ext2 inode with an absurd size: slow but bounded, not a hang
+SLOW = 5.0
+SEED_NAMES = ("ext2.raw", "ext4.raw", "fat12.raw", "mbr.raw", "ntfs.raw", "iso.raw", "fat.E01", "mbr.qcow2",
+              "mbr.vmdk", "mbr.vhdx", "mbr.vhd")
+REALDATA = ROOT.parent / "shared" / "realdata"
+REALDATA_SEEDS = ("apfs.raw", "hfsplus.raw", "ext2.E01")
 INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 512, 4096]
 
 
@@ -36,6 +43,7 @@ class Outcome:
     detail: str
     signature: str = ""  # what makes two findings the same bug (exception type + place, or crash/hang)
     traceback: str = ""
+    seconds: float = 0.0
 
     @property
     def finding(self) -> bool:
@@ -70,6 +78,7 @@ class Worker:
             proc.stdin.flush()
         except BrokenPipeError:
             return self._died(proc)
+        started = time.monotonic()
         ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
         if not ready:
             proc.kill()
@@ -79,10 +88,11 @@ class Worker:
         if not line:
             return self._died(proc)
         reply: dict[str, Any] = json.loads(line)
+        seconds = time.monotonic() - started
         if reply["ok"]:
-            return Outcome("ok", reply["outcome"])
+            return Outcome("ok", reply["outcome"], seconds=seconds)
         return Outcome("exception", f"{reply['kind']}: {reply['message']}", f"{reply['kind']}@{reply['where']}",
-                       reply["traceback"])
+                       reply["traceback"], seconds)
 
     @staticmethod
     def _died(proc: subprocess.Popen[str]) -> Outcome:
@@ -110,10 +120,11 @@ def evidence_seeds(cache: Path) -> dict[str, bytes]:
     from fixtures.make_corpus import ToolMissing, ewfacquire, run
 
     cache.mkdir(parents=True, exist_ok=True)
-    built = cache / "built"
+    built = cache / "built-2"
     if not built.exists():
         src = cache / "src"
-        (src / "dir" / "sub").mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(src, ignore_errors=True)  # a half-built cache from an interrupted run
+        (src / "dir" / "sub").mkdir(parents=True)
         (src / "a.txt").write_text("alpha\n" * 50)
         (src / "dir" / "b.bin").write_bytes(bytes(range(256)) * 80)  # 20 KiB: indirect blocks, several runs
         (src / "dir" / "sub" / "c.txt").write_text("gamma\n")
@@ -143,11 +154,20 @@ def evidence_seeds(cache: Path) -> dict[str, bytes]:
             run("ntfscp", "-q", "-N", "Zone.Identifier", ntfs, src / "a.txt", "b.bin")  # an ADS
             run("genisoimage", "-quiet", "-R", "-J", "-V", "FUZZ", "-o", cache / "iso.raw", src)
             ewfacquire(fat, cache / "fat", segment="1MiB", compress="fast")
+            for fmt, ext, opts in (("qcow2", "qcow2", "cluster_size=4096"),
+                                   ("vmdk", "vmdk", "subformat=monolithicSparse"),
+                                   ("vhdx", "vhdx", "log_size=1M,block_size=1M"),
+                                   ("vpc", "vhd", "subformat=dynamic")):
+                run("qemu-img", "convert", "-q", "-f", "raw", "-O", fmt, "-o", opts, cache / "mbr.raw",
+                    cache / f"mbr.{ext}")  # the same MBR+FAT12 in each container format
         except ToolMissing:
             pass
         built.write_text("ok")
-    names = ("ext2.raw", "ext4.raw", "fat12.raw", "mbr.raw", "ntfs.raw", "iso.raw", "fat.E01")
-    return {name: (cache / name).read_bytes() for name in names if (cache / name).exists()}
+    seeds = {name: (cache / name).read_bytes() for name in SEED_NAMES if (cache / name).exists()}
+    for name in REALDATA_SEEDS:  # the team's real public images, when present beside the repository
+        if (REALDATA / name).exists():
+            seeds[f"real-{name}"] = (REALDATA / name).read_bytes()
+    return seeds
 
 
 def hashset_seeds(cache: Path) -> dict[str, bytes]:

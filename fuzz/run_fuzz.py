@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from fuzz.harness import (  # noqa: E402
+    SLOW,
     Outcome,
     Worker,
     damaged,
@@ -48,16 +49,17 @@ class Found(Exception):
     """Raised inside a hypothesis example so that hypothesis shrinks the input."""
 
 
-def strategy_for(target: str) -> st.SearchStrategy[tuple[str, bytes]]:
+def strategy_for(target: str, cache: Path = CACHE) -> st.SearchStrategy[tuple[str, bytes]]:
+    """Inputs for ``target``: mutated seeds (built once into ``cache``), generated shapes, random bytes."""
     if target == "evidence":
-        seeds = evidence_seeds(CACHE / "evidence")
+        seeds = evidence_seeds(cache / "evidence")
         return st.one_of(damaged(seeds), damaged(seeds), damaged(seeds), random_file(sorted(seeds)))
-    seeds = hashset_seeds(CACHE / "hashset")
+    seeds = hashset_seeds(cache / "hashset")
     return st.one_of(damaged(seeds), damaged(seeds), structured_hashset(), random_file(sorted(seeds)))
 
 
 def fuzz_round(target: str, worker: Worker, known: set[str], examples: int, seed: int | None,
-               shrink: bool = True, tally: Counter[str] | None = None,
+               shrink: bool = True, tally: Counter[str] | None = None, cache: Path = CACHE,
                ) -> tuple[int, Outcome | None, tuple[str, bytes] | None]:
     """One hypothesis run; returns (examples run, new finding or None, its shrunk input).
 
@@ -70,7 +72,7 @@ def fuzz_round(target: str, worker: Worker, known: set[str], examples: int, seed
     @settings(max_examples=examples, deadline=None, database=None, derandomize=seed is not None,
               suppress_health_check=list(HealthCheck),
               phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate])
-    @given(strategy_for(target))
+    @given(strategy_for(target, cache))
     def check(example: tuple[str, bytes]) -> None:
         nonlocal count
         count += 1
@@ -78,6 +80,8 @@ def fuzz_round(target: str, worker: Worker, known: set[str], examples: int, seed
         outcome = worker.run(target, data, name)
         if tally is not None:
             tally[outcome.detail.split(" ")[0].rstrip(":") if outcome.kind == "ok" else outcome.kind] += 1
+            if outcome.seconds > SLOW:
+                tally[f"slower than {SLOW:.0f} s"] += 1
         if outcome.finding and outcome.signature not in known:
             last["outcome"], last["input"] = outcome, example
             raise Found(outcome.signature)

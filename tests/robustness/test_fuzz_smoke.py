@@ -23,10 +23,12 @@ def worker() -> Iterator[Worker]:
 
 
 @pytest.mark.parametrize("target", ["evidence", "hashset", "parsers"])
-def test_fuzz_smoke(worker: Worker, target: str) -> None:
+def test_fuzz_smoke(worker: Worker, target: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     if target == "evidence" and not all(shutil.which(t) or shutil.which(t, path="/usr/sbin:/sbin")
                                         for t in ("mkfs.ext4", "mkfs.fat", "mcopy", "mkntfs", "ewfacquire")):
         pytest.skip("Debian tools for the seed images missing (./setup.sh installs them)")
-    count, outcome, example = fuzz_round(target, worker, set(KNOWN_ELSEWHERE), EXAMPLES, seed=7, shrink=False)
+    cache = tmp_path_factory.getbasetemp() / "fuzz-seeds"  # not fuzz/.cache: a long run may be building it
+    count, outcome, example = fuzz_round(target, worker, set(KNOWN_ELSEWHERE), EXAMPLES, seed=7, shrink=False,
+                                         cache=cache)
     assert count >= EXAMPLES // 2
     assert outcome is None, f"{outcome.detail} on {example[0] if example else '?'}\n{outcome.traceback}"
