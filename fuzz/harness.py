@@ -119,11 +119,10 @@ def evidence_seeds(cache: Path) -> dict[str, bytes]:
     """
     from fixtures.make_corpus import ToolMissing, ewfacquire, run
 
-    cache.mkdir(parents=True, exist_ok=True)
     built = cache / "built-2"
     if not built.exists():
+        shutil.rmtree(cache, ignore_errors=True)  # an older or half-built cache (mkfs.fat -C will not overwrite)
         src = cache / "src"
-        shutil.rmtree(src, ignore_errors=True)  # a half-built cache from an interrupted run
         (src / "dir" / "sub").mkdir(parents=True)
         (src / "a.txt").write_text("alpha\n" * 50)
         (src / "dir" / "b.bin").write_bytes(bytes(range(256)) * 80)  # 20 KiB: indirect blocks, several runs

@@ -14,6 +14,7 @@ Exit status: 0 when nothing was found, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -49,8 +50,12 @@ class Found(Exception):
     """Raised inside a hypothesis example so that hypothesis shrinks the input."""
 
 
+@functools.cache
 def strategy_for(target: str, cache: Path = CACHE) -> st.SearchStrategy[tuple[str, bytes]]:
-    """Inputs for ``target``: mutated seeds (built once into ``cache``), generated shapes, random bytes."""
+    """Inputs for ``target``: mutated seeds (built once into ``cache``), generated shapes, random bytes.
+
+    Cached: reading the seeds and finding their non-zero regions takes a moment, and every round needs them.
+    """
     if target == "evidence":
         seeds = evidence_seeds(cache / "evidence")
         return st.one_of(damaged(seeds), damaged(seeds), damaged(seeds), random_file(sorted(seeds)))
