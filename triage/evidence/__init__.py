@@ -26,6 +26,8 @@ from triage.evidence.readers import (
     open_vmdk,
 )
 
+MAX_MEDIA_SIZE = 1 << 60  # 1 EiB: far beyond any seized device, far below what a 64-bit offset can hold
+
 FORMAT_NAMES = {
     "ewf": "EWF (E01)",
     "raw": "raw",
@@ -216,12 +218,15 @@ def _probe(evidence: Evidence) -> None:
     name = evidence.paths[0]
     if size <= 0:
         raise EvidenceError(f"{name}: media size is 0")
+    if size > MAX_MEDIA_SIZE:
+        # A container header claiming exabytes is damaged; libyal readers cannot even address such offsets.
+        raise EvidenceError(f"{name}: media size {size} bytes is not plausible (damaged container header)")
     chunk = int(evidence.metadata.get("chunk_size") or 32768)
     for offset in (0, max(0, size - chunk)):
         want = min(chunk, size - offset)
         try:
             data = evidence.read(offset, want)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, OverflowError) as exc:
             raise EvidenceError(
                 f"{name}: cannot read media at offset {offset} (truncated or damaged: {one_line(exc)})"
             ) from None
