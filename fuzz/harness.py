@@ -295,3 +295,39 @@ def structured_hashset(draw: st.DrawFn) -> tuple[str, bytes]:
     if kind == "hashdeep":
         return "gen.txt", f"%%%% HASHDEEP-1.0\n%%%% {draw(cell)}\n{body}".encode()
     return "gen.txt", body.encode()
+
+
+# ---------------------------------------------------------------- recipes
+
+
+def patch_from(base: bytes, data: bytes, limit: int = 64) -> list[tuple[int, str]] | None:
+    """The byte runs where ``data`` differs from ``base`` (``data`` no longer than ``base``), or None.
+
+    Why: an input derived from one of the team's real images must not be committed (they stay outside the
+    repository); the recipe (seed name, patch, length) regenerates it wherever the image is present.
+    """
+    if len(data) > len(base):
+        return None
+    runs: list[tuple[int, str]] = []
+    at = 0
+    while at < len(data):
+        if data[at] == base[at]:
+            at += 1
+            continue
+        end = at
+        while end < len(data) and data[end] != base[end]:
+            end += 1
+        runs.append((at, data[at:end].hex()))
+        if len(runs) > limit:
+            return None
+        at = end
+    return runs
+
+
+def apply_patch(base: bytes, patch: list[tuple[int, str]], size: int) -> bytes:
+    """Rebuild an input from its seed and ``patch_from``'s runs, cut to ``size`` bytes."""
+    data = bytearray(base[:size])
+    for at, hex_bytes in patch:
+        piece = bytes.fromhex(hex_bytes)
+        data[at : at + len(piece)] = piece
+    return bytes(data)

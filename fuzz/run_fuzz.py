@@ -38,6 +38,7 @@ from fuzz.harness import (  # noqa: E402
     damaged,
     evidence_seeds,
     hashset_seeds,
+    patch_from,
     random_file,
     structured_hashset,
 )
@@ -101,16 +102,18 @@ def fuzz_round(target: str, worker: Worker, known: set[str], examples: int, seed
 
 
 def save(target: str, outcome: Outcome, example: tuple[str, bytes]) -> Path:
-    """Keep the minimal input and what it did, for a regression test."""
+    """Keep the minimal input, what it did and how to rebuild it from its seed, for a regression test."""
     name, data = example
     FOUND.mkdir(exist_ok=True)
     digest = hashlib.sha256(data).hexdigest()[:12]
     stem = FOUND / f"{target}-{digest}"
     Path(f"{stem}-{name}").write_bytes(data)
+    seeds = evidence_seeds(CACHE / "evidence") if target == "evidence" else hashset_seeds(CACHE / "hashset")
+    patch = patch_from(seeds[name], data) if name in seeds else None
     Path(f"{stem}.json").write_text(json.dumps({"target": target, "name": name, "size": len(data),
                                                 "kind": outcome.kind, "signature": outcome.signature,
-                                                "detail": outcome.detail, "traceback": outcome.traceback},
-                                               indent=2))
+                                                "detail": outcome.detail, "patch": patch,
+                                                "traceback": outcome.traceback}, indent=2))
     return Path(f"{stem}-{name}")
 
 

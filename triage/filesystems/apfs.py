@@ -104,38 +104,62 @@ class ApfsFileSystem:
         self.label: str | None = None
         self.notes: list[str] = ["APFS: deleted files are not recovered (only allocated entries are listed)"]
         self._volumes: dict[int, Any] = {}
+        self._names: dict[int, str] = {}
         names = []
-        for index in range(self.container.get_number_of_volumes()):
-            vol = self.container.get_volume(index)
-            names.append(vol.name or f"volume{index}")
-            if vol.is_locked():
-                self.notes.append(f"APFS volume {vol.name!r} is encrypted (locked); not opened")
+        try:
+            count = self.container.get_number_of_volumes()
+        except OSError as exc:
+            raise VolumeError(f"APFS container volumes could not be listed ({one_line(exc)})") from None
+        self._multi = count > 1
+        for index in range(count):
+            try:  # a damaged volume superblock fails here: note it, open the others
+                vol = self.container.get_volume(index)
+                name = vol.name or f"volume{index}"
+                locked = vol.is_locked()
+            except OSError as exc:
+                self.notes.append(f"APFS volume {index} could not be opened: {one_line(exc)}")
+                continue
+            names.append(name)
+            if locked:
+                self.notes.append(f"APFS volume {name!r} is encrypted (locked); not opened")
             else:
-                self._volumes[index] = vol
+                self._volumes[index], self._names[index] = vol, name
         self.label = ", ".join(names) or None
 
     def walk(self) -> Iterator[FileRecord]:
-        """Yield every data fork and resource fork, volume by volume, paths as ``/<volume name>/...``."""
-        multi = self.container.get_number_of_volumes() > 1
+        """Yield every data fork and resource fork, volume by volume, paths as ``/<volume name>/...``.
+
+        libfsapfs checks every B-tree node and raises on damage anywhere (a volume's root, a directory, one
+        entry's attributes): each failure becomes a note or an error on that record, and the walk goes on.
+        """
         for index, vol in sorted(self._volumes.items()):
-            prefix = f"/{vol.name or f'volume{index}'}" if multi else ""
+            prefix = f"/{self._names[index]}" if self._multi else ""
+            try:
+                root = vol.get_root_directory()
+            except OSError as exc:
+                self.notes.append(f"APFS volume {prefix or index}: root directory unreadable: {one_line(exc)}")
+                continue
             seen: set[int] = set()
-            stack: list[tuple[Any, str, int]] = [(vol.get_root_directory(), prefix, 0)]
+            stack: list[tuple[Any, str, int]] = [(root, prefix, 0)]
             while stack:
                 directory, path, depth = stack.pop()
-                ident = int(directory.identifier)
-                if ident in seen:
-                    continue
-                seen.add(ident)
-                subdirs = []
                 try:
+                    ident = int(directory.identifier)
                     entries = list(directory.sub_file_entries)
                 except OSError as exc:
                     self.notes.append(f"directory {path or '/'} could not be read: {one_line(exc)}")
                     continue
-                for entry in entries:
-                    child = f"{path}/{entry.name}"
-                    mode = int(entry.file_mode or 0) & _S_IFMT
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                subdirs = []
+                for position, entry in enumerate(entries):
+                    try:
+                        child = f"{path}/{entry.name}"
+                        mode = int(entry.file_mode or 0) & _S_IFMT
+                    except OSError as exc:
+                        self.notes.append(f"entry {position} of directory {path or '/'} unreadable: {one_line(exc)}")
+                        continue
                     if mode == _S_IFDIR:
                         if depth < MAX_DEPTH:
                             subdirs.append((entry, child, depth + 1))
@@ -146,17 +170,24 @@ class ApfsFileSystem:
                 stack.extend(reversed(subdirs))
 
     def _streams(self, index: int, entry: Any, path: str) -> Iterator[FileRecord]:
-        inode = int(entry.identifier)
-        times = _times(entry)
-        yield FileRecord(path, self.volume, self.name, inode, int(entry.size), True, times=times,
+        try:
+            inode = int(entry.identifier)
+            times = _times(entry)
+            size = int(entry.size)
+        except OSError as exc:
+            yield FileRecord(path, self.volume, self.name, None, 0, True,
+                             errors=[f"metadata unreadable ({one_line(exc)}); content not read"])
+            return
+        yield FileRecord(path, self.volume, self.name, inode, size, True, times=times,
                          locator=Locator("apfs", self.offset, inode, volume_index=index))
         try:
             has_fork = entry.has_extended_attribute_by_name(RESOURCE_FORK)
-        except OSError:
+            fork_size = int(entry.get_extended_attribute_by_name(RESOURCE_FORK).size) if has_fork else 0
+        except OSError as exc:
+            self.notes.append(f"{path}: extended attributes unreadable: {one_line(exc)}")
             has_fork = False
         if has_fork:
-            fork = entry.get_extended_attribute_by_name(RESOURCE_FORK)
-            yield FileRecord(f"{path}:rsrc", self.volume, self.name, inode, int(fork.size), True,
+            yield FileRecord(f"{path}:rsrc", self.volume, self.name, inode, fork_size, True,
                              times=dict(times),
                              locator=Locator("apfs", self.offset, inode, volume_index=index,
                                              stream=RESOURCE_FORK))
