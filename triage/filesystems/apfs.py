@@ -139,6 +139,9 @@ class ApfsFileSystem:
             except OSError as exc:
                 self.notes.append(f"APFS volume {prefix or index}: root directory unreadable: {one_line(exc)}")
                 continue
+            if root is None:  # libfsapfs gives None, not an error, when the root entry is missing
+                self.notes.append(f"APFS volume {prefix or index}: root directory missing")
+                continue
             seen: set[int] = set()
             stack: list[tuple[Any, str, int]] = [(root, prefix, 0)]
             while stack:
@@ -154,6 +157,9 @@ class ApfsFileSystem:
                 seen.add(ident)
                 subdirs = []
                 for position, entry in enumerate(entries):
+                    if entry is None:
+                        self.notes.append(f"entry {position} of directory {path or '/'} missing")
+                        continue
                     try:
                         child = f"{path}/{entry.name}"
                         mode = int(entry.file_mode or 0) & _S_IFMT
@@ -196,9 +202,11 @@ class ApfsFileSystem:
         """Yield the content in chunks; a short read is an error, as for TSK."""
         try:
             entry = self._volumes[locator.volume_index or 0].get_file_entry_by_identifier(locator.inode)
-            source = entry.get_extended_attribute_by_name(locator.stream) if locator.stream else entry
+            source = entry.get_extended_attribute_by_name(locator.stream) if locator.stream and entry else entry
         except (OSError, KeyError) as exc:
             raise ReadError(f"cannot open APFS entry {locator.inode}: {one_line(exc)}") from None
+        if source is None:
+            raise ReadError(f"cannot open APFS entry {locator.inode}: not found")
         offset = 0
         while offset < size:
             want = min(CHUNK, size - offset)
