@@ -265,8 +265,9 @@ def check_fiwalk(xml: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     return {"fileobjects": objects, "with_md5": with_md5, "allocated_files_compared": seen, "md5_differ": differ}
 
 
-def run_scans(repeats: int, pyewf_dir: str | None, manifest: dict[str, Any], rows: list[str] | None = None
-              ) -> dict[str, Any]:
+def run_scans(repeats: int, pyewf_dir: str | None, manifest: dict[str, Any], rows: list[str] | None = None,
+              partial: Path | None = None) -> dict[str, Any]:
+    """The timed loop; every finished run is also appended to ``partial`` (JSON lines) so nothing is lost."""
     table = tools(pyewf_dir)
     names = [n for n in table if not rows or n in rows]
     runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -281,6 +282,9 @@ def run_scans(repeats: int, pyewf_dir: str | None, manifest: dict[str, Any], row
                 shutil.rmtree(Path(cmd[cmd.index("-o") + 1]), ignore_errors=True)
             result = measure(cmd, env)
             runs[name].append(result)
+            if partial is not None:
+                with open(partial, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"rep": rep + 1, "name": name, **result}) + "\n")
             print(f"  [{rep + 1}/{repeats}] {name:28s} {result['wall']:7.2f} s wall  {result['cpu']:7.2f} s cpu  "
                   f"{result['tree_rss_mb']:7.0f} MB tree RSS  other CPU {result['foreign_cpu']:4.1f} s  "
                   f"rc={result['rc']}", flush=True)
@@ -291,12 +295,19 @@ def run_scans(repeats: int, pyewf_dir: str | None, manifest: dict[str, Any], row
                     checks[name] = check_triage(Path(cmd[cmd.index("-o") + 1]), manifest)
                 elif name == "fiwalk":
                     checks[name] = check_fiwalk(RUNS / "fiwalk.xml", manifest)
+    cmds = {name: " ".join(table[name][0]).replace(str(ROOT) + "/", "") for name in runs}
+    return {"medians": medians(runs, cmds), "checks": checks, "runs": runs}
+
+
+def medians(runs: dict[str, list[dict[str, Any]]], cmds: dict[str, str]) -> dict[str, Any]:
+    """Medians per row over the runs nobody else disturbed (all runs when every attempt was contended)."""
     med = {}
     for name, rs in runs.items():
-        med[name] = {k: statistics.median(r[k] for r in rs) for k in ("wall", "cpu", "tree_rss_mb", "max_rss_mb")}
-        med[name]["walls"] = [round(r["wall"], 2) for r in rs]
-        med[name]["cmd"] = " ".join(table[name][0]).replace(str(ROOT) + "/", "")
-    return {"medians": med, "checks": checks, "runs": runs}
+        clean = [r for r in rs if not r.get("contended")] or rs
+        med[name] = {k: statistics.median(r[k] for r in clean) for k in ("wall", "cpu", "tree_rss_mb", "max_rss_mb")}
+        med[name]["walls"] = [f"{r['wall']:.2f}{'*' if r.get('contended') else ''}" for r in rs]
+        med[name]["cmd"] = cmds[name]
+    return med
 
 
 # ---------------------------------------------------------------------------------------------------- pictures
@@ -453,21 +464,27 @@ def categorise(frames: list[str]) -> str:
     return "other"
 
 
-def profile_pyspy() -> dict[str, Any] | None:
-    """py-spy (CPU samples only, 100 Hz, every process): CPU seconds by process and activity."""
+def profile_pyspy(pyewf_dir: str | None = None, blas1: bool = False, name: str = "scan_j2"
+                  ) -> dict[str, Any] | None:
+    """py-spy (100 Hz, every process, runnable threads only): seconds by process and activity.
+
+    Note: py-spy counts a thread whenever it is not idle, including when it waits for a core, so with more
+    runnable threads than cores the sums exceed CPU time; the proportions are what matter.
+    """
     spy = shutil.which("py-spy") or (str(VENV_BIN / "py-spy") if (VENV_BIN / "py-spy").exists() else None)
     if spy is None:
         return None
     PROF.mkdir(parents=True, exist_ok=True)
-    raw = PROF / "scan_j2.pyspy.txt"
-    out = RUNS / "pyspy"
+    raw = PROF / f"{name}.pyspy.txt"
+    out = RUNS / f"pyspy-{name}"
     shutil.rmtree(out, ignore_errors=True)
     rate = 100
     cmd = [spy, "record", "--subprocesses", "--rate", str(rate), "--format", "raw", "--output", str(raw),
            "--", *TRIAGE, "scan", str(image.E01), "-o", str(out), "-j", "2", *hashset_args()]
     wait_quiet()
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=triage_env(ORIGINAL_ENV))
+    base = {**ORIGINAL_ENV, "OPENBLAS_NUM_THREADS": "1"} if blas1 else ORIGINAL_ENV
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=triage_env(base, pyewf_dir))
     wall = time.monotonic() - t0
     if proc.returncode != 0 or not raw.exists():
         return {"error": proc.stderr.decode(errors="replace")[-500:]}
@@ -540,6 +557,8 @@ def _scan_table(med: dict[str, Any]) -> list[str]:
         fw, ev = med["fiwalk"]["wall"], med["ewfverify"]["wall"]
         lines += ["| run | median wall s | walls s | CPU s (incl. children) | peak tree RSS MB | max process RSS MB | "
                   "÷ fiwalk | ÷ ewfverify |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+        lines.insert(0, "(* = run during which other processes used CPU even after 4 attempts; left out of the "
+                        "median when the row has an undisturbed run)\n")
         for name, m in med.items():
             lines.append(f"| {name} | {m['wall']:.2f} | {', '.join(map(str, m['walls']))} | {m['cpu']:.1f} | "
                          f"{m['tree_rss_mb']:.0f} | {m['max_rss_mb']:.0f} | {m['wall'] / fw:.2f}× | "
@@ -587,8 +606,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pyewf", metavar="DIR", help="also run triage with DIR first on PYTHONPATH (another pyewf)")
     ap.add_argument("--rows", help="comma-separated row names to time (default: all)")
     ap.add_argument("--tag", default="scans", help="results.json key for this timing run (default: scans)")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite results.md from results.json")
     ap.add_argument("--ref", default="HEAD", help="git ref of triage/ to time (frozen copy), or 'worktree'")
     args = ap.parse_args(argv)
+    if args.report_only:
+        res = json.loads((CACHE / "results.json").read_text())
+        for tag in (k for k in res if k.startswith("scans")):
+            res[tag]["medians"] = medians(res[tag]["runs"], {n: m["cmd"] for n, m in res[tag]["medians"].items()})
+        (CACHE / "results.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
+        (CACHE / "results.md").write_text(markdown(res))
+        print(markdown(res))
+        return 0
     use_snapshot(args.ref)
     if args.pyewf:
         args.pyewf = str(Path(args.pyewf).resolve())
@@ -602,13 +630,18 @@ def main(argv: list[str] | None = None) -> int:
                     "fs": manifest["fs"]}
     print(json.dumps(res["machine"]))
     if not args.skip_scans:
-        res[args.tag] = run_scans(args.repeats, args.pyewf, manifest, args.rows.split(",") if args.rows else None)
+        res[args.tag] = run_scans(args.repeats, args.pyewf, manifest, args.rows.split(",") if args.rows else None,
+                                  CACHE / f"{args.tag}.partial.jsonl")
+        results_path.write_text(json.dumps(res, indent=1, default=str) + "\n")
         print(json.dumps(res[args.tag]["checks"], indent=1))
     if not args.skip_pictures:
         res["perceptual"] = perceptual_bench(manifest)
+        results_path.write_text(json.dumps(res, indent=1, default=str) + "\n")
     if not args.skip_profile:
         res["cprofile"] = profile_cprofile()
         res["pyspy"] = profile_pyspy()
+        if args.pyewf:
+            res["pyspy_fixed"] = profile_pyspy(args.pyewf, blas1=True, name="scan_j2_blas1_zlib")
     results_path.write_text(json.dumps(res, indent=1, default=str) + "\n")
     md = markdown(res)
     (CACHE / "results.md").write_text(md)
@@ -617,11 +650,14 @@ def main(argv: list[str] | None = None) -> int:
         print("cProfile, triage scan -j 1, top cumulative:")
         for r in res["cprofile"]["top_cumulative"]:
             print(f"  {r['cumtime']:7.2f} s cum {r['tottime']:7.2f} s self {r['calls']:7d}  {r['func']}")
-    if res.get("pyspy") and "cpu_seconds" in res["pyspy"]:
-        print(f"py-spy, triage scan -j 2 ({res['pyspy']['wall']:.1f} s wall), CPU seconds by process and activity:")
-        for role, cats in res["pyspy"]["cpu_seconds"].items():
+    for key in ("pyspy", "pyspy_fixed"):
+        spy = res.get(key)
+        if not spy or "cpu_seconds" not in spy:
+            continue
+        print(f"py-spy [{key}], triage scan -j 2 ({spy['wall']:.1f} s wall), seconds by process and activity:")
+        for role, cats in spy["cpu_seconds"].items():
             print(f"  {role} ({sum(cats.values()):.1f} s): {cats}")
-        for frame, secs in res["pyspy"]["top_leaves"]:
+        for frame, secs in spy["top_leaves"]:
             print(f"    {secs:6.2f} s  {frame}")
     return 0
 
