@@ -81,7 +81,7 @@ def parse_file(path: Path) -> ParsedSet:
     except HashSetError:
         raise
     except (OSError, ValueError) as exc:
-        raise HashSetError(f"hash set cannot be read: {path}: {exc.strerror or exc}") from None
+        raise HashSetError(f"hash set cannot be read: {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _parse_text(mapped: mmap.mmap, head: bytes) -> ParsedSet:
