@@ -35,7 +35,7 @@ def json_safe(text: str) -> str:
     Lone surrogates (undecodable bytes) become ``\\xNN`` escapes and a literal backslash is doubled so that the
     mapping stays reversible and the output stays valid UTF-8.
     """
-    if text.isascii() or not any("\udc80" <= ch <= "\udcff" for ch in text):
+    if "\\" not in text and not any("\udc80" <= ch <= "\udcff" for ch in text):
         return text
     out = []
     for ch in text:
