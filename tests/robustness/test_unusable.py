@@ -83,8 +83,6 @@ def test_permission_denied_in_process(corpus: dict[str, Case], tmp_path: Path) -
     assert "locked.raw: permission denied" in proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py: click.Path(readable=True) rejects an unreadable IMAGE as a usage "
-                   "error (exit 2, multi-line usage text) before triage can say 'permission denied' (exit 3)")
 def test_permission_denied_cli(corpus: dict[str, Case], tmp_path: Path) -> None:
     locked = case(corpus, "permission").evidence
     assert locked is not None
