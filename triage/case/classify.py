@@ -13,28 +13,11 @@ from pathlib import Path
 
 from triage.evidence import detect
 from triage.filetypes import sniff
+from triage.signatures import SIGNATURE_SPAN, volume_signature
 
-HEAD_SIZE = 0x10200  # deep enough for the btrfs (0x10040) and ISO9660 (0x8001) signatures
+HEAD_SIZE = SIGNATURE_SPAN
 SECTOR = 512
 GPT_SIGNATURE = b"EFI PART"
-_FS_SIGNATURES: list[tuple[int, bytes, str]] = [
-    (3, b"-FVE-FS-", "BitLocker"),
-    (0, b"LUKS\xba\xbe", "LUKS"),
-    (32, b"NXSB", "APFS"),
-    (3, b"EXFAT   ", "exFAT"),
-    (3, b"NTFS    ", "NTFS"),
-    (54, b"FAT12   ", "FAT12"),
-    (54, b"FAT16   ", "FAT16"),
-    (82, b"FAT32   ", "FAT32"),
-    (0x438, b"\x53\xef", "ext2/3/4"),
-    (0x400, b"H+\x00\x04", "HFS+"),
-    (0x400, b"HX\x00\x05", "HFSX"),
-    (0x8001, b"CD001", "ISO9660"),
-    (0x10040, b"_BHRfS_M", "btrfs"),
-    (0, b"XFSB", "XFS"),
-    (0, b"hsqs", "squashfs"),
-    (0, b"koly", "DMG trailer"),
-]
 _HASH_LIST_EXT = {"md5", "sha1", "sha256", "sha512", "hash", "hashes", "sfv"}
 _ACQUISITION_WORDS = ("ewfacquire", "acquiry information", "created by accessdata", "ftk imager", "guymager",
                       "dc3dd", "dcfldd", "image verification results")
@@ -96,9 +79,9 @@ def _vmdk_descriptor(head: bytes) -> Kind:
 
 def disk_signature(head: bytes) -> str | None:
     """Name the partition table or file system that starts this media, or None."""
-    for offset, magic, label in _FS_SIGNATURES:
-        if head[offset : offset + len(magic)] == magic:
-            return label
+    label = volume_signature(head)
+    if label:
+        return label
     for sector in (512, 4096):
         if head[sector : sector + 8] == GPT_SIGNATURE:
             return "GPT"

@@ -11,37 +11,20 @@ from triage.errors import VolumeError
 from triage.evidence import Evidence
 from triage.filesystems.apfs import APFS_MAGIC, ApfsFileSystem
 from triage.filesystems.tsk import TskFileSystem
+from triage.signatures import SIGNATURE_SPAN, volume_signature
 from triage.volumes import Volume
 
 FileSystem = TskFileSystem | ApfsFileSystem
 
-# (offset inside the volume, magic bytes, what it means)
-SIGNATURES: list[tuple[int, bytes, str]] = [
-    (3, b"-FVE-FS-", "BitLocker encrypted volume"),
-    (0, b"LUKS\xba\xbe", "LUKS encrypted volume"),
-    (32, APFS_MAGIC, "APFS container"),
-    (3, b"EXFAT   ", "exFAT"),
-    (3, b"NTFS    ", "NTFS"),
-    (0x438, b"\x53\xef", "ext2/3/4"),
-    (0x400, b"H+", "HFS+"),
-    (0x400, b"HX", "HFSX"),
-    (0x8001, b"CD001", "ISO9660"),
-    (0x10040, b"_BHRfS_M", "btrfs"),
-    (0, b"XFSB", "XFS"),
-    (0, b"hsqs", "squashfs"),
-    (0x1000, b"\x12\x34\x56\x78", "ReFS/other (unverified)"),
-]
-
-
 def guess_signature(evidence: Evidence, volume: Volume) -> str | None:
     """Name the first known signature found at the start of the volume, if any."""
     try:
-        head = evidence.read(volume.offset, min(volume.size, 0x10100)) if volume.size else b""
+        head = evidence.read(volume.offset, min(volume.size, SIGNATURE_SPAN)) if volume.size else b""
     except OSError as exc:  # a damaged EWF chunk or an I/O error: nothing to guess from
         return f"unreadable ({exc})"
-    for offset, magic, label in SIGNATURES:
-        if head[offset : offset + len(magic)] == magic:
-            return label
+    label = volume_signature(head)
+    if label:
+        return label
     if head and head.count(0) == len(head):
         return "all zeros (wiped or never written)"
     return None

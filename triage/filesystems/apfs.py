@@ -15,8 +15,9 @@ from typing import Any
 from triage.errors import ReadError, VolumeError
 from triage.evidence.readers import Reader, one_line
 from triage.records import FileRecord, Locator
+from triage.signatures import APFS_MAGIC
 
-APFS_MAGIC = b"NXSB"
+__all__ = ["APFS_MAGIC", "ApfsFileSystem"]
 RESOURCE_FORK = "com.apple.ResourceFork"
 CHUNK = 1 << 20
 MAX_DEPTH = 256
