@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from multiprocessing import get_context
 
+from triage import interrupts
 from triage.evidence import Evidence, reopen
 from triage.filesystems.apfs import ApfsFileSystem
 from triage.filesystems.tsk import TskFileSystem
@@ -116,7 +117,11 @@ def read_all(
     if jobs <= 1:
         for index in order:
             record, fs = pairs[index]
+            known_errors = len(record.errors)
             read_content(record, fs)
+            if interrupts.pressed():
+                del record.errors[known_errors:]  # a read error here was the Ctrl-C itself, not damage
+                raise KeyboardInterrupt
             if done(index, record):
                 return True
         return False

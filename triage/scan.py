@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from triage import TOOL_NAME, __version__
+from triage import TOOL_NAME, __version__, interrupts
 from triage.errors import EvidenceError, Interrupted, VolumeError
 from triage.evidence import Evidence, detect, open_evidence
 from triage.evidence.detect import archive_kind
@@ -109,8 +109,10 @@ def list_device(evidence: Evidence, listing: Listing | None = None) -> Listing:
         info["fs"], info["label"] = fs.name, fs.label
         try:
             for record in fs.walk():
+                interrupts.check()
                 listing.records.append((record, fs))
                 info["files"] += 1
+            interrupts.check()
         finally:
             info["notes"] = list(fs.notes)
     if not listing.filesystems and layout.scheme == "none" and evidence.format in ("raw", "split_raw"):
@@ -226,14 +228,15 @@ def scan_device(
         if verifier:
             verifier.start()
         try:
-            list_device(evidence, listing)
-            listed = True
-            if progress:
-                progress("start", None, listing.total_bytes)
-            order = picture_order(listing) if settings.pictures_first else None
-            stopped = read_all(listing.records, device_ref(evidence, listing), settings.jobs,
-                               lambda index, record: _finish_record(listing, index, record, settings, progress),
-                               order)
+            with interrupts.catching_ctrl_c():
+                list_device(evidence, listing)
+                listed = True
+                if progress:
+                    progress("start", None, listing.total_bytes)
+                order = picture_order(listing) if settings.pictures_first else None
+                stopped = read_all(listing.records, device_ref(evidence, listing), settings.jobs,
+                                   lambda index, record: _finish_record(listing, index, record, settings, progress),
+                                   order)
             if stopped and verifier:
                 verifier.stop()
             verification = _finish_verification(verifier)

@@ -124,3 +124,44 @@ def test_ctrl_c_while_listing_keeps_what_was_listed(tmp_path: Path, monkeypatch:
     assert summary["complete"] is False and summary["stopped"] == "interrupted"
     assert summary["counts"]["files"] == 3 and summary["volumes"][0]["files"] == 3
     assert summary["errors"] == ["interrupted while listing: volumes and files after this point are missing"]
+
+
+def test_ctrl_c_inside_an_image_read_callback_is_not_swallowed(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C landing inside the Python read callback that TSK calls must still stop the scan.
+
+    Seen in CI: TSK turned the KeyboardInterrupt raised in the callback into a read error, so the scan recorded
+    one damaged file and finished with exit 0. The signal is sent from inside the callback here, so the test
+    does not depend on timing.
+    """
+    import os
+
+    from fixtures.make_corpus import ext4_base
+    from triage.errors import Interrupted
+    from triage.evidence import TskImage
+    from triage.scan import ScanSettings, scan_device
+
+    try:
+        image = ext4_base(tmp_path)
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    armed = []
+    read = TskImage.read
+
+    def read_then_ctrl_c(self: TskImage, offset: int, size: int) -> bytes:
+        if armed and len(armed) < 2:
+            armed.append(offset)
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside the callback TSK called
+        return read(self, offset, size)
+
+    def progress(event: str, record: object, value: int) -> None:
+        if event == "start":
+            armed.append(-1)
+
+    monkeypatch.setattr(TskImage, "read", read_then_ctrl_c)
+    with pytest.raises(Interrupted, match="partial results"):
+        scan_device(image, tmp_path / "out", ScanSettings(jobs=1, verify=False), progress=progress)
+    summary = json.loads((tmp_path / "out" / "ext4-1.incomplete" / "summary.json").read_text())
+    assert summary["complete"] is False and summary["stopped"] == "interrupted"
+    assert summary["counts"]["errors"] == 0  # the interrupted read is not recorded as damage
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the scan's handler was removed
