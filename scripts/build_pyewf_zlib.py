@@ -156,7 +156,9 @@ def restore(version: str) -> None:
     """Put the PyPI wheel back after a failed install or check."""
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", "--only-binary", ":all:",
            f"{DIST}=={version}"]
-    if subprocess.run(cmd).returncode == 0:
+    with LOG.open("a") as log:
+        returncode = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    if returncode == 0:
         print(f"build_pyewf_zlib: reinstalled the PyPI wheel of {DIST} {version}", file=sys.stderr)
     else:
         print(f"build_pyewf_zlib: could not reinstall the PyPI wheel; run: {' '.join(cmd)}", file=sys.stderr)
