@@ -92,7 +92,8 @@ def build_wheel(version: str, out: Path, log) -> Path:
         if sdist is None:
             raise BuildError(f"pip download found no sdist of {DIST}=={version}")
         with tarfile.open(sdist) as tar:
-            tar.extractall(work, filter="data")
+            # The filter argument exists from Python 3.11.4 (Debian bookworm ships 3.11.2).
+            tar.extractall(work, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         src = next(p for p in work.iterdir() if p.is_dir())
         build_py = src / "_build.py"
         text = build_py.read_text()
