@@ -9,18 +9,20 @@ Matching stays in the calling process: the hash-set index is opened once there.
 from __future__ import annotations
 
 import signal
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
 from multiprocessing import get_context
+from typing import Any
 
 from triage import interrupts
 from triage.evidence import Evidence, reopen
 from triage.filesystems.apfs import ApfsFileSystem
 from triage.filesystems.tsk import TskFileSystem
 from triage.hashing import digest_record
-from triage.pictures import is_picture_type, perceptual_hashes
+from triage.mediapass import MediaPass
+from triage.pictures import PerceptualResult, is_picture_type, perceptual_hashes
 from triage.records import FileRecord
 
 BATCH_FILES = 64
@@ -44,10 +46,18 @@ def read_content(record: FileRecord, fs: FileSystem) -> None:
         return
     picture = digest_record(record, fs.read_stream(record.locator, record.size))
     if picture is not None and is_picture_type(record.type):
-        result = perceptual_hashes(picture, mime=record.type)
-        record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
-        if result.error:
-            record.errors.append(f"picture: {result.error}")
+        apply_perceptual(record, perceptual_hashes(picture, mime=record.type))
+
+
+def apply_perceptual(record: FileRecord, result: PerceptualResult) -> None:
+    record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
+    if result.error:
+        record.errors.append(f"picture: {result.error}")
+
+
+def perceive(data: bytes, mime: str | None) -> PerceptualResult:
+    """Worker entry point: perceptual hashes of a picture whose bytes came from the media pass."""
+    return perceptual_hashes(data, mime=mime)
 
 
 _OPEN: dict[tuple[str, ...], tuple[Evidence, dict[int, FileSystem]]] = {}
@@ -86,18 +96,92 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def batches(records: list[FileRecord]) -> Iterator[list[FileRecord]]:
-    """Cut the listing into batches of a few files or a few MiB, keeping the order."""
-    batch: list[FileRecord] = []
+def batches(pairs: list[tuple[FileRecord, FileSystem]], indices: list[int]) -> Iterator[list[int]]:
+    """Cut the indices into batches of a few files or a few MiB, keeping the order."""
+    batch: list[int] = []
     size = 0
-    for record in records:
-        batch.append(record)
-        size += record.size
+    for index in indices:
+        batch.append(index)
+        size += pairs[index][0].size
         if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
     if batch:
         yield batch
+
+
+class _Work:
+    """Streams read through their file system and pictures to hash: inline, or on worker processes.
+
+    Results reach ``done`` in the order the work was handed out; ``stopped`` turns True when ``done`` asks to
+    stop (``--first-hit``).
+    """
+
+    def __init__(self, pairs: list[tuple[FileRecord, FileSystem]], ref: DeviceRef, jobs: int,
+                 done: Callable[[int, FileRecord], bool]) -> None:
+        self.pairs, self.ref, self.done = pairs, ref, done
+        self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                                         initializer=_ignore_sigint) if jobs > 1 else None)
+        self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
+        self.pictures_limit = 4 * jobs
+        self.pictures = 0
+        self.stopped = False
+
+    def files(self, indices: list[int]) -> None:
+        """Read these streams through their file systems."""
+        if self.pool is None:
+            for index in indices:
+                record, fs = self.pairs[index]
+                known_errors = len(record.errors)
+                read_content(record, fs)
+                if interrupts.pressed():
+                    del record.errors[known_errors:]  # a read error here was the Ctrl-C itself, not damage
+                    raise KeyboardInterrupt
+                if self._done(index, record):
+                    return
+            return
+        for batch in batches(self.pairs, indices):
+            records = [self.pairs[index][0] for index in batch]
+            self.pending.append((self.pool.submit(read_batch, self.ref, records), batch))
+
+    def finished(self, index: int, record: FileRecord, picture: bytes | None) -> bool:
+        """A stream completed by the media pass; a picture still needs its perceptual hashes."""
+        if picture is None or not is_picture_type(record.type):
+            return self._done(index, record)
+        if self.pool is None:
+            apply_perceptual(record, perceptual_hashes(picture, mime=record.type))
+            return self._done(index, record)
+        self.pending.append((self.pool.submit(perceive, picture, record.type), index))
+        self.pictures += 1
+        while self.pictures > self.pictures_limit and not self.stopped:
+            self.collect(one=True)
+        return self.stopped
+
+    def collect(self, wait: bool = False, one: bool = False) -> bool:
+        """Hand finished results to ``done``: those ready (or all with ``wait``, or the oldest with ``one``)."""
+        while self.pending and not self.stopped and (wait or one or self.pending[0][0].done()):
+            future, what = self.pending.popleft()
+            result = future.result()
+            if isinstance(what, int):
+                self.pictures -= 1
+                record = self.pairs[what][0]
+                apply_perceptual(record, result)
+                self._done(what, record)
+            else:
+                for index, record in zip(what, result, strict=True):
+                    if self._done(index, record):
+                        break
+            one = False
+        return self.stopped
+
+    def _done(self, index: int, record: FileRecord) -> bool:
+        if not self.stopped and self.done(index, record):
+            self.stopped = True
+        return self.stopped
+
+    def close(self, cancel: bool) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
 def read_all(
@@ -106,37 +190,29 @@ def read_all(
     jobs: int,
     done: Callable[[int, FileRecord], bool],
     order: list[int] | None = None,
+    media: MediaPass | None = None,
 ) -> bool:
-    """Read every stream; ``done(index, record)`` is called as each result is ready, in ``order``.
+    """Read every stream; ``done(index, record)`` is called as each result is ready.
 
-    ``order`` is a permutation of the listing indices (default: listing order). ``done`` returns True to stop
-    early (``--first-hit``); read_all then returns True. With ``jobs`` > 1 the records given to ``done`` are
-    copies filled by the workers, with their index in ``pairs`` so the caller can put them back in place.
+    Streams that ``media`` maps are completed by its one sequential read of the media; the others (and those
+    it hands back) are read through their file systems, first the unmapped ones in ``order`` (a permutation of
+    the listing indices; default: listing order). ``done`` returns True to stop early (``--first-hit``);
+    read_all then returns True. With ``jobs`` > 1 the records given to ``done`` may be copies filled by the
+    workers, with their index in ``pairs`` so the caller can put them back in place.
     """
     order = list(range(len(pairs))) if order is None else order
-    if jobs <= 1:
-        for index in order:
-            record, fs = pairs[index]
-            known_errors = len(record.errors)
-            read_content(record, fs)
-            if interrupts.pressed():
-                del record.errors[known_errors:]  # a read error here was the Ctrl-C itself, not damage
-                raise KeyboardInterrupt
-            if done(index, record):
-                return True
-        return False
-    ordered = [pairs[index][0] for index in order]
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
+    work = _Work(pairs, ref, jobs, done)
     try:
-        position = 0
-        for result in pool.map(read_batch, repeat(ref), batches(ordered)):
-            for record in result:
-                if done(order[position], record):
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    return True
-                position += 1
+        mapped = media.streams if media is not None else {}
+        work.files([index for index in order if index not in mapped])
+        if media is not None and not work.stopped:
+            if media.run(work.finished, work.collect) or work.stopped:
+                work.stopped = True
+            else:
+                work.files(media.unread)
+        work.collect(wait=True)
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        work.close(cancel=True)
         raise
-    pool.shutdown(wait=True)
-    return False
+    work.close(cancel=work.stopped)
+    return work.stopped

@@ -24,10 +24,12 @@ from triage.errors import EvidenceError, Interrupted, VolumeError
 from triage.evidence import Evidence, detect, open_evidence
 from triage.evidence.detect import archive_kind
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
+from triage.filesystems.tsk import TskFileSystem
+from triage.mediapass import MediaPass
 from triage.pipeline import DeviceRef, read_all
 from triage.records import FileRecord, json_safe
 from triage.report import write_reports
-from triage.verify import MediaVerifier, skipped
+from triage.verify import skipped, verification
 from triage.volumes import Volume, find_volumes
 
 if TYPE_CHECKING:
@@ -221,12 +223,10 @@ def scan_device(
     started = now()
     evidence = open_evidence(evidence_path)
     name = name or device_name(evidence.paths[0])
-    verifier = MediaVerifier(evidence.paths, evidence.format, evidence.stored_hashes) if settings.verify else None
     listing = Listing([], [], [])
     listed = False
+    media: MediaPass | None = None
     try:
-        if verifier:
-            verifier.start()
         try:
             with interrupts.catching_ctrl_c():
                 list_device(evidence, listing)
@@ -234,17 +234,14 @@ def scan_device(
                 if progress:
                     progress("start", None, listing.total_bytes)
                 order = picture_order(listing) if settings.pictures_first else None
+                media = MediaPass(evidence, media_plan(listing, settings.pictures_first), settings.verify)
                 stopped = read_all(listing.records, device_ref(evidence, listing), settings.jobs,
                                    lambda index, record: _finish_record(listing, index, record, settings, progress),
-                                   order)
-            if stopped and verifier:
-                verifier.stop()
-            verification = _finish_verification(verifier)
+                                   order, media)
+            verification = _verification(evidence, media, settings)
             listing.errors.extend(_locate_damage(evidence, verification))
         except KeyboardInterrupt:
-            if verifier:
-                verifier.stop()
-            verification = _finish_verification(verifier)
+            verification = _verification(evidence, media, settings)
             if not listed:
                 listing.errors.append("interrupted while listing: volumes and files after this point are missing")
             summary = summarise(evidence, listing, settings, started, False, verification, "interrupted")
@@ -254,8 +251,6 @@ def scan_device(
                             "first hit" if stopped else None)
         target = write_outputs(out_root, name, listing, summary, complete=not stopped)
     finally:
-        if verifier:
-            verifier.stop()
         for fs in listing.filesystems:
             fs.close()
         evidence.close()
@@ -313,11 +308,28 @@ def _locate_damage(evidence: Evidence, verification: dict[str, Any]) -> list[str
     return []
 
 
-def _finish_verification(verifier: MediaVerifier | None) -> dict[str, Any]:
-    if verifier is None:
+def _verification(evidence: Evidence, media: MediaPass | None, settings: ScanSettings) -> dict[str, Any]:
+    """The summary's verification fields from the media pass (not reached: stopped before the media was read)."""
+    if not settings.verify:
         return skipped()
-    verifier.join()
-    return verifier.result()
+    if media is None:
+        return verification(evidence.stored_hashes, {}, "verification stopped before the end of the media")
+    error = media.error if media.computed or media.error else "verification stopped before the end of the media"
+    return verification(evidence.stored_hashes, media.computed, error)
+
+
+def media_plan(listing: Listing, pictures_first: bool) -> dict[int, tuple[FileRecord, list[tuple[int, int, int]]]]:
+    """The streams the media pass completes: those whose runs are known (pictures-first ones are read first)."""
+    plan = {}
+    for index, (record, fs) in enumerate(listing.records):
+        if record.locator is None or not isinstance(fs, TskFileSystem):
+            continue
+        if pictures_first and record.extension in PICTURE_EXTENSIONS:
+            continue
+        runs = fs.runs(record.locator, record.size)
+        if runs:
+            plan[index] = (record, runs)
+    return plan
 
 
 def write_outputs(

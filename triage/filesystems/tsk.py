@@ -256,6 +256,16 @@ class TskFileSystem:
             yield FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated, times=times,
                              locator=Locator("tsk", self.offset, inode))
 
+    def read_media(self, offset: int, size: int) -> bytes:
+        """Bytes of the media under this file system (the image pytsk3 reads)."""
+        return bytes(self._img.read(offset, size))
+
+    def runs(self, locator: Locator, size: int) -> list[tuple[int, int, int]] | None:
+        """Where the stream lies on the media, when reading it there equals reading it through TSK."""
+        from triage.filesystems.tsk_runs import stream_runs
+
+        return stream_runs(self, locator, size)
+
     def read_stream(self, locator: Locator, size: int) -> Iterator[bytes]:
         """Yield the stream's content in chunks; raises ReadError when fewer bytes come than recorded.
 

@@ -1,0 +1,197 @@
+"""One sequential read of the media: the media hash for verification and the digests of every mapped stream.
+
+Why: decompressing an E01 is the dearest part of reading it. Reading the media once for its hash and again,
+file by file, for the file digests would decompress every chunk twice. Instead the media is read once, in order,
+in large blocks; each block goes to the media hasher (a thread: hashlib and libewf release the GIL) and is cut
+into the pieces of the streams whose runs lie in it (``filesystems.tsk_runs``). A stream whose pieces come out of
+file order (fragmented backwards) is held back until the gap is filled, within a memory bound; a stream that
+cannot be completed here (the bound, a read error) is handed back to be read through its file system, as is
+every stream without runs. Without verification only the blocks holding mapped streams are read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from triage import interrupts
+from triage.evidence import Evidence
+from triage.evidence.readers import one_line
+from triage.hashing import Digester
+from triage.records import FileRecord
+
+BLOCK = 4 << 20
+MAX_HELD = 256 << 20  # bytes of out-of-order pieces held back, over all streams
+
+Run = tuple[int, int, int]  # (offset in the stream, offset in the media, length)
+Finished = Callable[[int, FileRecord, bytes | None], bool]  # (index, record, picture bytes) -> stop?
+
+
+@dataclass
+class _Stream:
+    record: FileRecord
+    runs: list[Run]
+    digester: Digester
+    next: int = 0
+    held: dict[int, bytes] = field(default_factory=dict)
+    held_bytes: int = 0
+    failed: bool = False
+
+
+class _MediaHasher(threading.Thread):
+    """md5 + sha1 of the media, fed block by block in order."""
+
+    def __init__(self) -> None:
+        super().__init__(name="media-hasher", daemon=True)
+        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self.md5, self.sha1 = hashlib.md5(), hashlib.sha1()
+
+    def run(self) -> None:
+        while (block := self.blocks.get()) is not None:
+            self.md5.update(block)
+            self.sha1.update(block)
+
+
+class MediaPass:
+    """Read the media once; complete the planned streams and, when asked, hash the media."""
+
+    def __init__(self, evidence: Evidence, plan: dict[int, tuple[FileRecord, list[Run]]], verify: bool) -> None:
+        self.evidence = evidence
+        self.verify = verify
+        self.streams = {index: _Stream(record, runs, Digester(record)) for index, (record, runs) in plan.items()}
+        self.unread: list[int] = []  # planned streams that must be read through their file system after all
+        self.computed: dict[str, str] = {}
+        self.error: str | None = None
+        self.bytes_done = 0
+        self._held = 0
+        self._damage = getattr(evidence.reader, "damage_in", None)
+
+    def run(self, finished: Finished, between: Callable[[], bool] = lambda: False) -> bool:
+        """Read the media; ``finished`` gets each completed stream, ``between`` runs after each block.
+
+        Either returning True stops the pass (``--first-hit``); run then returns True and the media hash is
+        not computed ("verification stopped before the end of the media").
+        """
+        pieces = sorted((start, start + length, index, offset)
+                        for index, stream in self.streams.items() for offset, start, length in stream.runs)
+        size = self.evidence.media_size
+        if self.verify:
+            starts: list[int] = list(range(0, size, BLOCK))
+        else:
+            starts = sorted({block for start, end, _, _ in pieces for block in range(start - start % BLOCK, end,
+                                                                                     BLOCK)})
+        hasher = _MediaHasher() if self.verify else None
+        if hasher:
+            hasher.start()
+        active: list[tuple[int, int, int, int]] = []
+        position = 0
+        try:
+            for block_start in starts:
+                interrupts.check()
+                block_end = min(block_start + BLOCK, size)
+                while position < len(pieces) and pieces[position][0] < block_end:
+                    active.append(pieces[position])
+                    position += 1
+                data = self._read(block_start, block_end, hasher)
+                if data is None:
+                    for piece in active:
+                        self._fail(piece[2])
+                else:
+                    if hasher and self.error is None:
+                        hasher.blocks.put(data)
+                    view = memoryview(data)
+                    for start, end, index, offset in active:
+                        low, high = max(start, block_start), min(end, block_end)
+                        if low < high and self._deliver(index, offset + low - start,
+                                                        view[low - block_start:high - block_start], finished):
+                            return True
+                active = [piece for piece in active if piece[1] > block_end]
+                self.bytes_done = block_end
+                if between():
+                    return True
+            if hasher and self.error is None:
+                hasher.blocks.put(None)
+                hasher.join()
+                self.computed = {"md5": hasher.md5.hexdigest(), "sha1": hasher.sha1.hexdigest()}
+                hasher = None
+        finally:
+            if hasher:
+                if self.error is None:
+                    self.error = "verification stopped before the end of the media"
+                _drain(hasher)
+        self.unread.extend(index for index, stream in self.streams.items()
+                           if not stream.failed and stream.next < stream.record.size)
+        self.unread.sort()
+        return False
+
+    def _read(self, start: int, end: int, hasher: _MediaHasher | None) -> bytes | None:
+        try:
+            data = self.evidence.read(start, end - start)
+            if len(data) != end - start:
+                raise OSError(f"read returned {len(data)} of {end - start} bytes")
+            return data
+        except (OSError, ValueError) as exc:
+            if hasher and self.error is None:
+                self.error = f"media read error at offset {start}: {one_line(exc)}"
+                _drain(hasher)
+            return None
+
+    def _deliver(self, index: int, offset: int, piece: memoryview, finished: Finished) -> bool:
+        stream = self.streams.get(index)
+        if stream is None or stream.failed:  # already finished (a piece shared with another stream) or failed
+            return False
+        if offset != stream.next:
+            if offset < stream.next or offset in stream.held:
+                self._fail(index)
+                return False
+            stream.held[offset] = bytes(piece)
+            stream.held_bytes += len(piece)
+            self._held += len(piece)
+            if self._held > MAX_HELD:
+                self._fail(max(self.streams, key=lambda i: self.streams[i].held_bytes))
+            return False
+        stream.digester.update(piece)
+        stream.next += len(piece)
+        while stream.next in stream.held:
+            chunk = stream.held.pop(stream.next)
+            stream.held_bytes -= len(chunk)
+            self._held -= len(chunk)
+            stream.digester.update(chunk)
+            stream.next += len(chunk)
+        if stream.next < stream.record.size:
+            return False
+        del self.streams[index]
+        return finished(index, stream.record, self._finish(stream))
+
+    def _finish(self, stream: _Stream) -> bytes | None:
+        if self._damage is not None and self._damage(0, 1 << 62):
+            damage = [text for _, start, length in stream.runs for text in self._damage(start, start + length)]
+            if damage:
+                stream.digester.fail(f"content lies in damaged evidence: {'; '.join(damage)}")
+                return None
+        return stream.digester.finish()
+
+    def _fail(self, index: int) -> None:
+        stream = self.streams.get(index)
+        if stream is None or stream.failed:
+            return
+        stream.failed = True
+        self._held -= stream.held_bytes
+        stream.held.clear()
+        stream.held_bytes = 0
+        stream.record.type = None
+        self.unread.append(index)
+
+
+def _drain(hasher: _MediaHasher) -> None:
+    """Stop the media hasher without its result."""
+    while True:
+        try:
+            hasher.blocks.get_nowait()
+        except queue.Empty:
+            break
+    hasher.blocks.put(None)
+    hasher.join()
