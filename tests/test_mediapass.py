@@ -41,19 +41,25 @@ def expected(data: bytes, runs: list[tuple[int, int, int]]) -> str:
     return hashlib.sha256(b"".join(data[start:start + length] for _, start, length in runs)).hexdigest()
 
 
+@pytest.fixture(params=[True, False], ids=["threads", "inline"])
+def threads(request: pytest.FixtureRequest) -> bool:
+    """With -j 2 and more the media is read and hashed on helper threads; with -j 1 inline."""
+    return bool(request.param)
+
+
 def run_pass(path: Path, plan: dict[int, tuple[FileRecord, list[tuple[int, int, int]]]],
-             verify: bool = True) -> tuple[MediaPass, list[int]]:
+             threads: bool) -> tuple[MediaPass, list[int]]:
     evidence = open_evidence(path)
     finished: list[int] = []
     try:
-        result = MediaPass(evidence, plan, verify)
+        result = MediaPass(evidence, plan, True, threads)
         assert result.run(lambda index, record, picture: finished.append(index) or False) is False
     finally:
         evidence.close()
     return result, finished
 
 
-def test_pieces_in_and_out_of_order_and_across_blocks(media: tuple[Path, bytes]) -> None:
+def test_pieces_in_and_out_of_order_and_across_blocks(media: tuple[Path, bytes], threads: bool) -> None:
     path, data = media
     plan = {
         0: stream("contiguous", [(512, 4096)]),
@@ -62,7 +68,7 @@ def test_pieces_in_and_out_of_order_and_across_blocks(media: tuple[Path, bytes])
         3: stream("shares-blocks", [(512, 1024)]),  # the same media bytes as the start of stream 0
         4: stream("last-byte", [(MEDIA - 512, 512)]),
     }
-    result, finished = run_pass(path, plan)
+    result, finished = run_pass(path, plan, threads)
     assert sorted(finished) == [0, 1, 2, 3, 4] and result.unread == []
     for record, runs in plan.values():
         assert record.sha256 == expected(data, runs), record.path
@@ -71,19 +77,19 @@ def test_pieces_in_and_out_of_order_and_across_blocks(media: tuple[Path, bytes])
     assert result.error is None
 
 
-def test_held_back_pieces_over_the_bound_are_handed_back(media: tuple[Path, bytes],
+def test_held_back_pieces_over_the_bound_are_handed_back(media: tuple[Path, bytes], threads: bool,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     path, _ = media
     monkeypatch.setattr(mediapass, "MAX_HELD", 64 << 10)
     plan = {0: stream("far-backwards", [(2 * BLOCK, 4096), (0, 128 << 10)]),  # 128 KiB held: over the bound
             1: stream("fine", [(BLOCK, 4096)])}
-    result, finished = run_pass(path, plan)
+    result, finished = run_pass(path, plan, threads)
     assert finished == [1] and result.unread == [0]
     record = plan[0][0]
     assert record.sha256 is None and record.errors == [] and record.type is None  # left for the file system read
 
 
-def test_read_error_hands_streams_back_and_fails_verification(media: tuple[Path, bytes],
+def test_read_error_hands_streams_back_and_fails_verification(media: tuple[Path, bytes], threads: bool,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     path, _ = media
     plan = {0: stream("in-bad-block", [(BLOCK + 100 * 512, 4096)]), 1: stream("ok", [(512, 4096)])}
@@ -97,7 +103,7 @@ def test_read_error_hands_streams_back_and_fails_verification(media: tuple[Path,
 
     monkeypatch.setattr(evidence.reader, "read", failing)
     try:
-        result = MediaPass(evidence, plan, verify=True)
+        result = MediaPass(evidence, plan, verify=True, threads=threads)
         finished: list[int] = []
         result.run(lambda index, record, picture: finished.append(index) or False)
     finally:
@@ -125,12 +131,12 @@ def test_without_verification_only_blocks_with_streams_are_read(media: tuple[Pat
     assert plan[0][0].sha256 == expected(data, plan[0][1])
 
 
-def test_stop_asked_by_a_finished_stream(media: tuple[Path, bytes]) -> None:
+def test_stop_asked_by_a_finished_stream(media: tuple[Path, bytes], threads: bool) -> None:
     path, _ = media
     plan = {0: stream("first", [(512, 4096)]), 1: stream("later", [(2 * BLOCK, 4096)])}
     evidence = open_evidence(path)
     try:
-        result = MediaPass(evidence, plan, verify=True)
+        result = MediaPass(evidence, plan, verify=True, threads=threads)
         assert result.run(lambda index, record, picture: True) is True
     finally:
         evidence.close()

@@ -42,25 +42,104 @@ class _Stream:
 
 
 class _MediaHasher(threading.Thread):
-    """md5 + sha1 of the media, fed block by block in order."""
+    """md5 + sha1 of the media, fed block by block in order (on this thread, or inline with one job)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threaded: bool) -> None:
         super().__init__(name="media-hasher", daemon=True)
+        self.threaded = threaded
         self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
         self.md5, self.sha1 = hashlib.md5(), hashlib.sha1()
+        if threaded:
+            self.start()
+
+    def feed(self, block: bytes) -> None:
+        if self.threaded:
+            self.blocks.put(block)
+        else:
+            self.md5.update(block)
+            self.sha1.update(block)
 
     def run(self) -> None:
         while (block := self.blocks.get()) is not None:
             self.md5.update(block)
             self.sha1.update(block)
 
+    def finish(self) -> dict[str, str]:
+        if self.threaded:
+            self.blocks.put(None)
+            self.join()
+        return {"md5": self.md5.hexdigest(), "sha1": self.sha1.hexdigest()}
+
+    def abandon(self) -> None:
+        """Stop without a result."""
+        if not self.threaded or not self.is_alive():
+            return
+        while True:
+            try:
+                self.blocks.get_nowait()
+            except queue.Empty:
+                break
+        self.blocks.put(None)
+        self.join()
+
+
+class _Prefetch(threading.Thread):
+    """Reads (and, for an E01, decompresses) the next blocks while the previous ones are hashed.
+
+    ``take`` gives a block's bytes or, when it could not be read, the one-line reason (a str). With one job
+    the blocks are read inline, when taken.
+    """
+
+    def __init__(self, evidence: Evidence, starts: list[int], size: int, threaded: bool) -> None:
+        super().__init__(name="media-reader", daemon=True)
+        self.evidence, self.starts, self.size = evidence, starts, size
+        self.threaded = threaded
+        self.blocks: queue.Queue[bytes | str] = queue.Queue(maxsize=3)
+        self._stop_event = threading.Event()
+        self._next = 0
+        if threaded:
+            self.start()
+
+    def take(self) -> bytes | str:
+        if self.threaded:
+            return self.blocks.get()
+        self._next += 1
+        return self._read(self.starts[self._next - 1])
+
+    def _read(self, start: int) -> bytes | str:
+        want = min(BLOCK, self.size - start)
+        try:
+            data = self.evidence.read(start, want)
+        except (OSError, ValueError) as exc:
+            return one_line(exc)
+        return data if len(data) == want else f"read returned {len(data)} of {want} bytes"
+
+    def run(self) -> None:
+        for start in self.starts:
+            item = self._read(start)
+            while not self._stop_event.is_set():
+                try:
+                    self.blocks.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if self._stop_event.is_set():
+                return
+
+    def stop(self) -> None:
+        if self.threaded:
+            self._stop_event.set()
+            self.join()
+
 
 class MediaPass:
     """Read the media once; complete the planned streams and, when asked, hash the media."""
 
-    def __init__(self, evidence: Evidence, plan: dict[int, tuple[FileRecord, list[Run]]], verify: bool) -> None:
+    def __init__(self, evidence: Evidence, plan: dict[int, tuple[FileRecord, list[Run]]], verify: bool,
+                 threads: bool = True) -> None:
         self.evidence = evidence
         self.verify = verify
+        self.threads = threads  # False (-j 1): read and hash the media on the calling thread, one core
         self.streams = {index: _Stream(record, runs, Digester(record)) for index, (record, runs) in plan.items()}
         self.unread: list[int] = []  # planned streams that must be read through their file system after all
         self.computed: dict[str, str] = {}
@@ -83,9 +162,8 @@ class MediaPass:
         else:
             starts = sorted({block for start, end, _, _ in pieces for block in range(start - start % BLOCK, end,
                                                                                      BLOCK)})
-        hasher = _MediaHasher() if self.verify else None
-        if hasher:
-            hasher.start()
+        hasher = _MediaHasher(self.threads) if self.verify else None
+        reader = _Prefetch(self.evidence, starts, size, self.threads)
         active: list[tuple[int, int, int, int]] = []
         position = 0
         try:
@@ -95,13 +173,13 @@ class MediaPass:
                 while position < len(pieces) and pieces[position][0] < block_end:
                     active.append(pieces[position])
                     position += 1
-                data = self._read(block_start, block_end, hasher)
+                data = self._take(reader, block_start, hasher)
                 if data is None:
                     for piece in active:
                         self._fail(piece[2])
                 else:
                     if hasher and self.error is None:
-                        hasher.blocks.put(data)
+                        hasher.feed(data)
                     view = memoryview(data)
                     for start, end, index, offset in active:
                         low, high = max(start, block_start), min(end, block_end)
@@ -113,31 +191,27 @@ class MediaPass:
                 if between():
                     return True
             if hasher and self.error is None:
-                hasher.blocks.put(None)
-                hasher.join()
-                self.computed = {"md5": hasher.md5.hexdigest(), "sha1": hasher.sha1.hexdigest()}
+                self.computed = hasher.finish()
                 hasher = None
         finally:
+            reader.stop()
             if hasher:
                 if self.error is None:
                     self.error = "verification stopped before the end of the media"
-                _drain(hasher)
+                hasher.abandon()
         self.unread.extend(index for index, stream in self.streams.items()
                            if not stream.failed and stream.next < stream.record.size)
         self.unread.sort()
         return False
 
-    def _read(self, start: int, end: int, hasher: _MediaHasher | None) -> bytes | None:
-        try:
-            data = self.evidence.read(start, end - start)
-            if len(data) != end - start:
-                raise OSError(f"read returned {len(data)} of {end - start} bytes")
+    def _take(self, reader: _Prefetch, start: int, hasher: _MediaHasher | None) -> bytes | None:
+        data = reader.take()
+        if isinstance(data, bytes):
             return data
-        except (OSError, ValueError) as exc:
-            if hasher and self.error is None:
-                self.error = f"media read error at offset {start}: {one_line(exc)}"
-                _drain(hasher)
-            return None
+        if hasher and self.error is None:
+            self.error = f"media read error at offset {start}: {data}"
+            hasher.abandon()
+        return None
 
     def _deliver(self, index: int, offset: int, piece: memoryview, finished: Finished) -> bool:
         stream = self.streams.get(index)
@@ -184,14 +258,3 @@ class MediaPass:
         stream.held_bytes = 0
         stream.record.type = None
         self.unread.append(index)
-
-
-def _drain(hasher: _MediaHasher) -> None:
-    """Stop the media hasher without its result."""
-    while True:
-        try:
-            hasher.blocks.get_nowait()
-        except queue.Empty:
-            break
-    hasher.blocks.put(None)
-    hasher.join()

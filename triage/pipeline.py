@@ -27,6 +27,7 @@ from triage.records import FileRecord
 
 BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
+PICTURES_IN_FLIGHT = 128 << 20  # picture bytes sent to workers for perceptual hashing and not yet back
 
 FileSystem = TskFileSystem | ApfsFileSystem
 
@@ -123,9 +124,11 @@ class _Work:
         self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                                          initializer=_ignore_sigint) if jobs > 1 else None)
         self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
-        self.pictures_limit = 4 * jobs
-        self.pictures = 0
+        self.picture_bytes = 0  # bytes of pictures handed to workers and not yet back (memory bound)
         self.stopped = False
+        if self.pool is not None:
+            for _ in range(jobs):  # start the workers now, while the media pass gets going
+                self.pool.submit(int)
 
     def files(self, indices: list[int]) -> None:
         """Read these streams through their file systems."""
@@ -152,8 +155,8 @@ class _Work:
             apply_perceptual(record, perceptual_hashes(picture, mime=record.type))
             return self._done(index, record)
         self.pending.append((self.pool.submit(perceive, picture, record.type), index))
-        self.pictures += 1
-        while self.pictures > self.pictures_limit and not self.stopped:
+        self.picture_bytes += record.size
+        while self.picture_bytes > PICTURES_IN_FLIGHT and not self.stopped:
             self.collect(one=True)
         return self.stopped
 
@@ -163,8 +166,8 @@ class _Work:
             future, what = self.pending.popleft()
             result = future.result()
             if isinstance(what, int):
-                self.pictures -= 1
                 record = self.pairs[what][0]
+                self.picture_bytes -= record.size
                 apply_perceptual(record, result)
                 self._done(what, record)
             else:

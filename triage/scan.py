@@ -234,7 +234,8 @@ def scan_device(
                 if progress:
                     progress("start", None, listing.total_bytes)
                 order = picture_order(listing) if settings.pictures_first else None
-                media = MediaPass(evidence, media_plan(listing, settings.pictures_first), settings.verify)
+                media = MediaPass(evidence, media_plan(listing, settings.pictures_first), settings.verify,
+                                  threads=settings.jobs > 1)
                 stopped = read_all(listing.records, device_ref(evidence, listing), settings.jobs,
                                    lambda index, record: _finish_record(listing, index, record, settings, progress),
                                    order, media)
