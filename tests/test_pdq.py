@@ -54,3 +54,21 @@ def test_jpeg_luma_path_agrees_with_full_resolution_rgb(seed: int) -> None:
     assert ref_quality >= 80
     assert bin(int(fast.pdq, 16) ^ int(ref_pdq, 16)).count("1") <= 10
     assert bin(int(fast.phash, 16) ^ int(ref_phash, 16)).count("1") <= 2
+
+
+@pytest.mark.parametrize("size", [(1023, 767), (257, 1601), (300, 2000), (255, 900)])
+def test_half_scale_jpeg_path_on_odd_sizes(size: tuple[int, int]) -> None:
+    """Half-scale decoding (shorter side >= 256) with odd sizes: the last odd row/column is left out, and the
+    hashes still agree with the full-resolution reference within issue 6's bounds."""
+    import imagehash
+
+    from fixtures.make_pictures import textured_picture
+
+    buf = io.BytesIO()
+    textured_picture(7, size).save(buf, "JPEG", quality=92)
+    rgb = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    ref_pdq, ref_quality = reference(rgb)
+    fast = perceptual_hashes(buf.getvalue())
+    assert fast.error is None and ref_quality >= 80
+    assert bin(int(fast.pdq, 16) ^ int(ref_pdq, 16)).count("1") <= 10
+    assert bin(int(fast.phash, 16) ^ int(str(imagehash.phash(Image.fromarray(rgb))), 16)).count("1") <= 2
