@@ -13,10 +13,10 @@ One run, tools alternated (round-robin, the starting tool rotated every repeat),
 Each run's wall time (monotonic clock), CPU time of the process and all its children (``os.wait4``), the peak
 of the summed RSS of the process tree (psutil, sampled every 20 ms) and the largest single-process RSS
 (``ru_maxrss``). The E01 is read once before timing so that every tool reads it from the page cache.
-Every triage row also runs as ``+blas1`` (OPENBLAS_NUM_THREADS=1: numpy's BLAS without helper threads, which
-otherwise spin against the scan's own processes); ``--pyewf DIR`` adds ``+pyewf-zlib`` and ``+blas1+pyewf-zlib``
-rows, the same scans with ``DIR`` first on ``PYTHONPATH`` (a zlib-linked pyewf built by
-``bench/build_pyewf_zlib.py``). A run during which other processes used CPU is repeated (see ``measure``).
+The triage rows run the shipped configuration (triage limits numpy's BLAS to one thread itself; ``setup.sh``
+installs the zlib-linked pyewf, ``scripts/build_pyewf_zlib.py``); ``--pyewf DIR`` adds ``+pyewf-other`` rows,
+the same scans with ``DIR`` first on ``PYTHONPATH``. A run during which other processes used CPU is repeated
+(see ``measure``).
 
 Then: the perceptual-hash micro-benchmark (one core, in this process) on every 1024×768 JPEG of the image,
 split into decode / PDQ / pHash, plus the prototype fast paths of ``bench/fastpath.py``, each checked against
@@ -188,8 +188,7 @@ def hashset_args() -> list[str]:
 def tools(pyewf_dir: str | None) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Every command of the timed loop with its environment.
 
-    Suffixes: ``+blas1`` sets OPENBLAS_NUM_THREADS=1 (numpy's BLAS without helper threads in the scan and its
-    workers); ``+pyewf-zlib`` puts a zlib-linked pyewf first on PYTHONPATH (``--pyewf``).
+    Suffix ``+pyewf-other``: another pyewf first on PYTHONPATH (``--pyewf``).
     """
     e01 = str(image.E01)
     stock = {k: v for k, v in ORIGINAL_ENV.items() if k != "OPENBLAS_NUM_THREADS"}
@@ -197,16 +196,15 @@ def tools(pyewf_dir: str | None) -> dict[str, tuple[list[str], dict[str, str]]]:
         "fiwalk": (["fiwalk", "-Z", "-X", str(RUNS / "fiwalk.xml"), e01], stock),
         "ewfverify": (["ewfverify", "-q", e01], stock),
     }
-    blas1 = {**stock, "OPENBLAS_NUM_THREADS": "1"}
-    envs: list[tuple[str, dict[str, str]]] = [("", triage_env(stock)), ("+blas1", triage_env(blas1))]
+    # triage sets OPENBLAS_NUM_THREADS=1 itself and setup.sh installs the zlib-linked pyewf, so the stock row is
+    # the shipped configuration; ``--pyewf DIR`` adds rows with another pyewf first on PYTHONPATH.
+    envs: list[tuple[str, dict[str, str]]] = [("", triage_env(stock))]
     if pyewf_dir:
-        envs += [("+pyewf-zlib", triage_env(stock, pyewf_dir)), ("+blas1+pyewf-zlib", triage_env(blas1, pyewf_dir))]
+        envs.append(("+pyewf-other", triage_env(stock, pyewf_dir)))
     variants = [("triage-j1", ["-j", "1"]), ("triage-j2", ["-j", "2"]),
                 ("triage-j1-noverify", ["-j", "1", "--no-verify"]), ("triage-j2-noverify", ["-j", "2", "--no-verify"])]
     for suffix, env in envs:
         for name, extra in variants:
-            if "noverify" in name and suffix in ("+blas1", "+pyewf-zlib"):
-                continue  # the verify-on rows show these two changes; keep the loop short
             folder = RUNS / (name + suffix.replace("+", "_"))
             out[name + suffix] = ([*TRIAGE, "scan", e01, "-o", str(folder), *extra, *hashset_args()], env)
     return out
@@ -439,8 +437,9 @@ def _boring(name: str) -> bool:
 
 CATEGORIES = [  # (label, substrings of a frame); a sample goes to the first category its leaf-most frame matches
     ("E01 read: pyewf inflate", ("LibReader.read ", "read_buffer_at_offset")),
-    ("media md5+sha1 (verifier thread)", ("MediaVerifier.run",)),
-    ("file md5+sha1+sha256 (hashlib)", ("digest_record ",)),
+    ("media md5+sha1 (media hasher thread)", ("_MediaHasher.run", "MediaVerifier.run")),
+    ("file md5+sha1+sha256 (hashlib)", ("digest_record ", "Digester.update")),
+    ("media pass (cutting blocks into streams)", ("triage/mediapass.py",)),
     ("PDQ", ("triage/pdq.py", "pdqhash", "bindings.pyx")),
     ("pHash (imagehash, resize, dct)", ("imagehash", "fftpack", "resize (PIL")),
     ("picture decode (Pillow)", ("PIL/",)),
@@ -496,8 +495,10 @@ def profile_pyspy(pyewf_dir: str | None = None, blas1: bool = False, name: str =
             continue
         n = int(count)
         frames = stack.split(";")
-        if any("MediaVerifier.run" in f for f in frames):
-            role = "main process, verifier thread"
+        if any("_MediaHasher.run" in f or "MediaVerifier.run" in f for f in frames):
+            role = "main process, media hasher thread"
+        elif any("_Prefetch.run" in f for f in frames):
+            role = "main process, media reader thread"
         elif any(f.startswith("process ") and "spawn_main" in f for f in frames[:3]):
             role = "workers"
         else:
@@ -563,7 +564,7 @@ def _scan_table(med: dict[str, Any]) -> list[str]:
             lines.append(f"| {name} | {m['wall']:.2f} | {', '.join(map(str, m['walls']))} | {m['cpu']:.1f} | "
                          f"{m['tree_rss_mb']:.0f} | {m['max_rss_mb']:.0f} | {m['wall'] / fw:.2f}× | "
                          f"{m['wall'] / ev:.2f}× |")
-        for suffix in ("", "+blas1", "+pyewf-zlib", "+blas1+pyewf-zlib"):
+        for suffix in ("", "+pyewf-other"):
             for verify in ("", "-noverify"):
                 j1, j2 = med.get(f"triage-j1{verify}{suffix}"), med.get(f"triage-j2{verify}{suffix}")
                 if j1 and j2:
@@ -641,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
         res["cprofile"] = profile_cprofile()
         res["pyspy"] = profile_pyspy()
         if args.pyewf:
-            res["pyspy_fixed"] = profile_pyspy(args.pyewf, blas1=True, name="scan_j2_blas1_zlib")
+            res["pyspy_fixed"] = profile_pyspy(args.pyewf, name="scan_j2_pyewf_other")
     results_path.write_text(json.dumps(res, indent=1, default=str) + "\n")
     md = markdown(res)
     (CACHE / "results.md").write_text(md)
