@@ -150,7 +150,7 @@ def check_runs_equal_tsk(path: Path, at_least: float) -> None:
     evidence = open_evidence(path)
     try:
         listing = list_device(evidence)
-        plan = media_plan(listing, pictures_first=False)
+        plan = media_plan(listing, pictures_apart=False)
         readable = [i for i, (r, fs) in enumerate(listing.records) if r.locator and isinstance(fs, TskFileSystem)]
         assert len(plan) >= at_least * len(readable)
         for index, (record, runs) in plan.items():
