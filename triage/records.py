@@ -94,6 +94,7 @@ class FileRecord:
     matches: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    byte_runs: list[tuple[int, int, int]] | None = None  # (offset in stream, offset in media, length), when known
 
     @property
     def extension(self) -> str:
@@ -127,6 +128,8 @@ class FileRecord:
             "ext_mismatch": self.ext_mismatch,
             "times": {k: self.times.get(k) for k in TIME_KEYS},
         }
+        if self.byte_runs is not None:
+            out["byte_runs"] = [list(run) for run in self.byte_runs]
         if self.is_picture or self.pdq or self.phash:
             out["pdq"] = self.pdq
             out["pdq_quality"] = self.pdq_quality

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,30 @@ def test_escape_rules() -> None:
     assert json_text("a\x1b\udcfe") == "a\x1b\\xfe"
     assert visible("a\u202eb\u00a0c") == "a\\u202eb\u00a0c"  # bidi override shown, no-break space kept
     assert visible("😀\U000e0001") == "😀\\U000e0001"
+
+
+def test_byte_runs_point_at_each_streams_content(tmp_path: Path) -> None:
+    """On laptop.raw every <byte_run> names media bytes that, joined, hash to the stream's md5 (fiwalk's shape:
+    file_offset, img_offset, len); streams TSK cannot place (resident NTFS data, $BadClus:$Bad) have none."""
+    import hashlib
+
+    from tests.conftest import fixture_image
+    from triage.scan import ScanSettings, scan_device
+
+    image = fixture_image("laptop.raw")
+    target, _ = scan_device(image, tmp_path, ScanSettings(jobs=1))
+    root = ET.parse(target / "dfxml.xml").getroot()
+    media = image.read_bytes()
+    placed = 0
+    for obj in root.iterfind(".//d:fileobject", NS):
+        runs = obj.findall("d:byte_runs/d:byte_run", NS)
+        md5 = {h.get("type"): h.text for h in obj.findall("d:hashdigest", NS)}.get("md5")
+        if not runs:
+            continue
+        placed += 1
+        offsets = [int(run.get("file_offset")) for run in runs]
+        assert offsets == sorted(offsets) and offsets[0] == 0
+        content = b"".join(media[int(r.get("img_offset")):int(r.get("img_offset")) + int(r.get("len"))] for r in runs)
+        assert len(content) == int(obj.findtext("d:filesize", namespaces=NS))
+        assert hashlib.md5(content).hexdigest() == md5, obj.findtext("d:filename", namespaces=NS)
+    assert placed == 50  # of 57 streams: 7 are resident, empty or sparse (see tests/golden/laptop.files.jsonl)

@@ -106,6 +106,10 @@ def _fileobject(record: dict[str, Any]) -> ET.Element:
             _sub(obj, TIME_ELEMENTS[key], times[key], prec="1")
     if record.get("type"):
         _sub(obj, "libmagic", record["type"])
+    if record.get("byte_runs"):
+        runs = _sub(obj, "byte_runs")
+        for file_offset, img_offset, length in record["byte_runs"]:
+            _sub(runs, "byte_run", None, file_offset=str(file_offset), img_offset=str(img_offset), len=str(length))
     for alg in ("md5", "sha1", "sha256"):
         if record.get(alg):
             _sub(obj, "hashdigest", record[alg], type=alg)
