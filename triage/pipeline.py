@@ -61,35 +61,54 @@ def perceive(data: bytes, mime: str | None) -> PerceptualResult:
     return perceptual_hashes(data, mime=mime)
 
 
+CONTENT_FIELDS = ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash")
+
 _OPEN: dict[tuple[str, ...], tuple[Evidence, dict[int, FileSystem]]] = {}
 
 
-def _worker_filesystems(ref: DeviceRef) -> dict[int, FileSystem]:
-    """This worker's own handles for the device, opened on first use and kept for later batches."""
+def _worker_filesystem(ref: DeviceRef, offset: int) -> FileSystem:
+    """This worker's own handle for one file system of the device, opened on first use and kept.
+
+    File systems are opened one by one as batches name them: batches are handed out while the device is still
+    being listed, before every file system is known.
+    """
     if ref.paths not in _OPEN:
         for evidence, systems in _OPEN.values():
             for fs in systems.values():
                 fs.close()
             evidence.close()
         _OPEN.clear()
-        evidence = reopen(list(ref.paths), ref.fmt)
-        systems: dict[int, FileSystem] = {}
-        for kind, offset, size, volume in ref.filesystems:
-            if kind == "apfs":
-                systems[offset] = ApfsFileSystem(evidence.reader, offset, size, volume)
-            else:
-                systems[offset] = TskFileSystem(evidence.img, offset, volume, size)
-        _OPEN[ref.paths] = (evidence, systems)
-    return _OPEN[ref.paths][1]
+        _OPEN[ref.paths] = (reopen(list(ref.paths), ref.fmt), {})
+    evidence, systems = _OPEN[ref.paths]
+    if offset not in systems:
+        kind, _, size, volume = next(item for item in ref.filesystems if item[1] == offset)
+        if kind == "apfs":
+            systems[offset] = ApfsFileSystem(evidence.reader, offset, size, volume)
+        else:
+            systems[offset] = TskFileSystem(evidence.img, offset, volume, size)
+    return systems[offset]
 
 
-def read_batch(ref: DeviceRef, batch: list[FileRecord]) -> list[FileRecord]:
-    """Worker entry point: read every stream of the batch with this process's handles."""
-    systems = _worker_filesystems(ref)
+def read_batch(ref: DeviceRef, batch: list[FileRecord]) -> list[tuple[Any, ...]]:
+    """Worker entry point: read every stream of the batch with this process's handles.
+
+    Only what reading found goes back (``CONTENT_FIELDS`` and the new errors), not the records: less to send,
+    and the caller's records keep what it added meanwhile (``byte_runs``).
+    """
+    out = []
     for record in batch:
+        known_errors = len(record.errors)
         if record.locator is not None:
-            read_content(record, systems[record.locator.fs_offset])
-    return batch
+            read_content(record, _worker_filesystem(ref, record.locator.fs_offset))
+        out.append((*(getattr(record, name) for name in CONTENT_FIELDS), record.errors[known_errors:]))
+    return out
+
+
+def apply_content(record: FileRecord, content: tuple[Any, ...]) -> None:
+    """Fill a record with what a worker's ``read_batch`` found for it."""
+    for name, value in zip(CONTENT_FIELDS, content, strict=False):
+        setattr(record, name, value)
+    record.errors.extend(content[-1])
 
 
 def _ignore_sigint() -> None:
@@ -111,27 +130,52 @@ def batches(pairs: list[tuple[FileRecord, FileSystem]], indices: list[int]) -> I
         yield batch
 
 
-class _Work:
+class Reading:
     """Streams read through their file system and pictures to hash: inline, or on worker processes.
 
-    Results reach ``done`` in the order the work was handed out; ``stopped`` turns True when ``done`` asks to
-    stop (``--first-hit``).
+    ``done(index, record)`` gets each result (the record in ``pairs``, filled); it returns True to stop early
+    (``--first-hit``), after which ``stopped`` is True and nothing more is handed out. With worker processes,
+    ``early`` hands out streams while the device is still being listed, so the workers start on them while the
+    walk runs on one core.
     """
 
-    def __init__(self, pairs: list[tuple[FileRecord, FileSystem]], ref: DeviceRef, jobs: int,
+    def __init__(self, pairs: list[tuple[FileRecord, FileSystem]], jobs: int,
                  done: Callable[[int, FileRecord], bool]) -> None:
-        self.pairs, self.ref, self.done = pairs, ref, done
+        self.pairs, self.done = pairs, done
         self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                                          initializer=_ignore_sigint) if jobs > 1 else None)
         self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
         self.picture_bytes = 0  # bytes of pictures handed to workers and not yet back (memory bound)
+        self.handed_out: set[int] = set()
+        self._early: list[int] = []
         self.stopped = False
         if self.pool is not None:
-            for _ in range(jobs):  # start the workers now, while the media pass gets going
+            for _ in range(jobs):  # start the workers now: the spawn overlaps the walk
                 self.pool.submit(int)
 
-    def files(self, indices: list[int]) -> None:
-        """Read these streams through their file systems."""
+    @property
+    def parallel(self) -> bool:
+        return self.pool is not None
+
+    def early(self, index: int, ref: Callable[[], DeviceRef]) -> None:
+        """Hand out this stream now (worker processes only), in batches; ``ref`` gives the device as listed."""
+        if self.pool is None or self.stopped:
+            return
+        self._early.append(index)
+        size = sum(self.pairs[i][0].size for i in self._early)
+        if len(self._early) >= BATCH_FILES or size >= BATCH_BYTES:
+            self.flush(ref())
+
+    def flush(self, ref: DeviceRef) -> None:
+        """Hand out the last early batch (results are collected once the listing is done)."""
+        if self._early:
+            self.files(self._early, ref)
+            self._early = []
+
+    def files(self, indices: list[int], ref: DeviceRef) -> None:
+        """Read these streams through their file systems (those not handed out already)."""
+        indices = [index for index in indices if index not in self.handed_out]
+        self.handed_out.update(indices)
         if self.pool is None:
             for index in indices:
                 record, fs = self.pairs[index]
@@ -145,7 +189,7 @@ class _Work:
             return
         for batch in batches(self.pairs, indices):
             records = [self.pairs[index][0] for index in batch]
-            self.pending.append((self.pool.submit(read_batch, self.ref, records), batch))
+            self.pending.append((self.pool.submit(read_batch, ref, records), batch))
 
     def finished(self, index: int, record: FileRecord, picture: bytes | None) -> bool:
         """A stream completed by the media pass; a picture still needs its perceptual hashes."""
@@ -171,7 +215,9 @@ class _Work:
                 apply_perceptual(record, result)
                 self._done(what, record)
             else:
-                for index, record in zip(what, result, strict=True):
+                for index, content in zip(what, result, strict=True):
+                    record = self.pairs[index][0]
+                    apply_content(record, content)
                     if self._done(index, record):
                         break
             one = False
@@ -188,34 +234,26 @@ class _Work:
 
 
 def read_all(
-    pairs: list[tuple[FileRecord, FileSystem]],
+    work: Reading,
     ref: DeviceRef,
-    jobs: int,
-    done: Callable[[int, FileRecord], bool],
     order: list[int] | None = None,
     media: MediaPass | None = None,
 ) -> bool:
-    """Read every stream; ``done(index, record)`` is called as each result is ready.
+    """Read every stream not handed out yet; ``done`` (see Reading) gets each result as it is ready.
 
     Streams that ``media`` maps are completed by its one sequential read of the media; the others (and those
     it hands back) are read through their file systems, first the unmapped ones in ``order`` (a permutation of
-    the listing indices; default: listing order). ``done`` returns True to stop early (``--first-hit``);
-    read_all then returns True. With ``jobs`` > 1 the records given to ``done`` may be copies filled by the
-    workers, with their index in ``pairs`` so the caller can put them back in place.
+    the listing indices; default: listing order). Returns True when ``done`` stopped the scan (``--first-hit``).
+    The caller closes ``work``.
     """
-    order = list(range(len(pairs))) if order is None else order
-    work = _Work(pairs, ref, jobs, done)
-    try:
-        mapped = media.streams if media is not None else {}
-        work.files([index for index in order if index not in mapped])
-        if media is not None and not work.stopped:
-            if media.run(work.finished, work.collect) or work.stopped:
-                work.stopped = True
-            else:
-                work.files(media.unread)
-        work.collect(wait=True)
-    except BaseException:
-        work.close(cancel=True)
-        raise
-    work.close(cancel=work.stopped)
+    order = list(range(len(work.pairs))) if order is None else order
+    work.flush(ref)
+    mapped = media.streams if media is not None else {}
+    work.files([index for index in order if index not in mapped], ref)
+    if media is not None and not work.stopped:
+        if media.run(work.finished, work.collect) or work.stopped:
+            work.stopped = True
+        else:
+            work.files(media.unread, ref)
+    work.collect(wait=True)
     return work.stopped

@@ -26,7 +26,7 @@ from triage.evidence.detect import archive_kind
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
 from triage.filesystems.tsk import TskFileSystem
 from triage.mediapass import MediaPass
-from triage.pipeline import DeviceRef, read_all
+from triage.pipeline import DeviceRef, Reading, read_all
 from triage.records import FileRecord, json_safe
 from triage.report import write_reports
 from triage.verify import skipped, verification
@@ -85,11 +85,14 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def list_device(evidence: Evidence, listing: Listing | None = None) -> Listing:
+def list_device(
+    evidence: Evidence, listing: Listing | None = None, listed: Callable[[int], None] | None = None
+) -> Listing:
     """Open every volume's file system and list its streams; volume problems are recorded, not raised.
 
     The listing is filled as the walk goes (into ``listing`` when given), so that a Ctrl-C during a long walk
-    still leaves what was listed so far for the partial summary.
+    still leaves what was listed so far for the partial summary; ``listed`` gets each new record's index (the
+    workers start reading while the walk goes on).
     """
     listing = listing if listing is not None else Listing([], [], [])
     layout = find_volumes(evidence)
@@ -114,6 +117,8 @@ def list_device(evidence: Evidence, listing: Listing | None = None) -> Listing:
                 interrupts.check()
                 listing.records.append((record, fs))
                 info["files"] += 1
+                if listed:
+                    listed(len(listing.records) - 1)
             interrupts.check()
         finally:
             info["notes"] = list(fs.notes)
@@ -226,28 +231,39 @@ def scan_device(
     listing = Listing([], [], [])
     listed = False
     media: MediaPass | None = None
+    work = Reading(listing.records, settings.jobs,
+                   lambda index, record: _finish_record(listing, index, record, settings, progress))
+
+    def early(index: int) -> None:
+        record = listing.records[index][0]
+        if record.locator is not None and record.extension in PICTURE_EXTENSIONS:
+            work.early(index, lambda: device_ref(evidence, listing))
+
     try:
         try:
             with interrupts.catching_ctrl_c():
-                list_device(evidence, listing)
+                list_device(evidence, listing, early if work.parallel else None)
                 listed = True
                 if progress:
                     progress("start", None, listing.total_bytes)
                 order = picture_order(listing) if settings.pictures_first else None
-                plan = media_plan(listing, pictures_apart=settings.pictures_first or settings.jobs > 1)
-                media = MediaPass(evidence, plan, settings.verify, threads=settings.jobs > 1)
-                stopped = read_all(listing.records, device_ref(evidence, listing), settings.jobs,
-                                   lambda index, record: _finish_record(listing, index, record, settings, progress),
-                                   order, media)
+                plan = media_plan(listing, settings.pictures_first or work.parallel, work.handed_out)
+                media = MediaPass(evidence, plan, settings.verify, threads=work.parallel)
+                stopped = read_all(work, device_ref(evidence, listing), order, media)
             verification = _verification(evidence, media, settings)
             listing.errors.extend(_locate_damage(evidence, verification))
         except KeyboardInterrupt:
+            work.close(cancel=True)
             verification = _verification(evidence, media, settings)
             if not listed:
                 listing.errors.append("interrupted while listing: volumes and files after this point are missing")
             summary = summarise(evidence, listing, settings, started, False, verification, "interrupted")
             target = write_outputs(out_root, name, listing, summary, complete=False)
             raise Interrupted(f"interrupted; partial results in {target}") from None
+        except BaseException:
+            work.close(cancel=True)
+            raise
+        work.close(cancel=stopped)
         summary = summarise(evidence, listing, settings, started, not stopped, verification,
                             "first hit" if stopped else None)
         target = write_outputs(out_root, name, listing, summary, complete=not stopped)
@@ -267,8 +283,7 @@ def device_ref(evidence: Evidence, listing: Listing) -> DeviceRef:
 def _finish_record(
     listing: Listing, index: int, record: FileRecord, settings: ScanSettings, progress: ProgressFn | None
 ) -> bool:
-    """Put a read record back in its place, match it, report progress; True stops the scan (--first-hit)."""
-    listing.records[index] = (record, listing.records[index][1])
+    """Match a record just read and report progress; True stops the scan (--first-hit)."""
     if settings.hashsets is not None and record.locator is not None:
         settings.hashsets.match(record)
     if progress:
@@ -319,8 +334,10 @@ def _verification(evidence: Evidence, media: MediaPass | None, settings: ScanSet
     return verification(evidence.stored_hashes, media.computed, error)
 
 
-def media_plan(listing: Listing, pictures_apart: bool) -> dict[int, tuple[FileRecord, list[tuple[int, int, int]]]]:
-    """The streams the media pass completes: those whose runs are known.
+def media_plan(
+    listing: Listing, pictures_apart: bool, handed_out: set[int] | frozenset[int] = frozenset()
+) -> dict[int, tuple[FileRecord, list[tuple[int, int, int]]]]:
+    """The streams the media pass completes: those whose runs are known and not ``handed_out`` already.
 
     With ``pictures_apart`` files named as pictures are left to be read through their file systems: for
     ``--pictures-first`` (read before the pass), and with worker processes, where a worker reading the picture
@@ -337,7 +354,7 @@ def media_plan(listing: Listing, pictures_apart: bool) -> dict[int, tuple[FileRe
         if not runs:
             continue
         record.byte_runs = runs
-        if not (pictures_apart and record.extension in PICTURE_EXTENSIONS):
+        if index not in handed_out and not (pictures_apart and record.extension in PICTURE_EXTENSIONS):
             plan[index] = (record, runs)
     return plan
 
