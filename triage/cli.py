@@ -13,11 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Each worker process is one core's worth of work: BLAS threads inside it only fight the other workers
-# (measured in bench/RESULTS.md: -j 2 went from 23.8 s to 15.9 s). Set before numpy is first imported.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
 import click
 from rich.console import Console
 from rich.progress import (
