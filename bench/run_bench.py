@@ -139,9 +139,10 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, attempts: int = 4
 
 
 def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``cmd``; wall, CPU (self + children), peak summed RSS of the tree, max single RSS, exit code, and
+    """Run ``cmd``; wall, CPU (self + every descendant), peak summed RSS of the tree, max single RSS, exit code, and
     ``foreign_cpu``: CPU that processes outside the measured tree (and this script) used meanwhile."""
     peak = [0]
+    own_cpu: dict[int, float] = {}  # last sampled user+sys of every process seen in the tree
     busy0 = busy_seconds()
     self0 = sum(os.times()[:2])
     done = threading.Event()
@@ -162,6 +163,8 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any
             for p in procs:
                 with contextlib.suppress(psutil.Error):
                     total += p.memory_info().rss
+                    times = p.cpu_times()
+                    own_cpu[p.pid] = times.user + times.system
             peak[0] = max(peak[0], total)
             done.wait(0.02)
 
@@ -173,7 +176,9 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any
     proc.returncode = os.waitstatus_to_exitcode(status)
     done.set()
     poller.join()
-    cpu = usage.ru_utime + usage.ru_stime
+    # rusage covers the process and the children it reaped; triage's workers are forked by a forkserver and
+    # reaped by it, so their CPU is taken from the samples (to within one 20 ms sample per process).
+    cpu = max(usage.ru_utime + usage.ru_stime, sum(own_cpu.values()))
     foreign = max(0.0, busy_seconds() - busy0 - cpu - (sum(os.times()[:2]) - self0))
     return {"wall": wall, "cpu": cpu, "user": usage.ru_utime, "sys": usage.ru_stime,
             "tree_rss_mb": peak[0] / 2**20, "max_rss_mb": usage.ru_maxrss / 1024, "rc": proc.returncode,
