@@ -147,7 +147,9 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any
     self0 = sum(os.times()[:2])
     done = threading.Event()
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # cwd outside the checkout: ``python -m`` puts the cwd first on sys.path, which would import the working
+    # tree's triage instead of the frozen snapshot.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=RUNS)
 
     def poll() -> None:
         try:
@@ -411,7 +413,7 @@ def profile_cprofile() -> dict[str, Any]:
            "-o", str(out), "-j", "1", *hashset_args()]
     wait_quiet()
     t0 = time.monotonic()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=RUNS,
                    env=triage_env(ORIGINAL_ENV))
     wall = time.monotonic() - t0
     stats = pstats.Stats(str(target))
@@ -488,7 +490,8 @@ def profile_pyspy(pyewf_dir: str | None = None, blas1: bool = False, name: str =
     wait_quiet()
     t0 = time.monotonic()
     base = {**ORIGINAL_ENV, "OPENBLAS_NUM_THREADS": "1"} if blas1 else ORIGINAL_ENV
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=triage_env(base, pyewf_dir))
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=triage_env(base, pyewf_dir),
+                          cwd=RUNS)
     wall = time.monotonic() - t0
     if proc.returncode != 0 or not raw.exists():
         return {"error": proc.stderr.decode(errors="replace")[-500:]}
@@ -504,7 +507,7 @@ def profile_pyspy(pyewf_dir: str | None = None, blas1: bool = False, name: str =
             role = "main process, media hasher thread"
         elif any("_Prefetch.run" in f for f in frames):
             role = "main process, media reader thread"
-        elif any(f.startswith("process ") and "spawn_main" in f for f in frames[:3]):
+        elif any(f.startswith("process ") and ("spawn_main" in f or "forkserver" in f) for f in frames[:3]):
             role = "workers"
         else:
             role = "main process"
@@ -624,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(res))
         return 0
     use_snapshot(args.ref)
+    RUNS.mkdir(parents=True, exist_ok=True)
     if args.pyewf:
         args.pyewf = str(Path(args.pyewf).resolve())
     if image.main([]) != 0:
