@@ -37,6 +37,15 @@ def _categories(tags: list[Any], tag_entries: list[int]) -> list[dict[str, Any]]
     ]
 
 
+def _source(spec: str, cache: Path) -> tuple[str | None, Path, str, Path]:
+    """A set named on the command line: its role, path, sha256 and where its compiled index lives."""
+    role, path = parse_spec(spec)
+    if not path.is_file():
+        raise HashSetError(f"hash set not found: {path}")
+    sha256 = file_sha256(path)
+    return role, path, sha256, index_dir(cache, sha256)
+
+
 def info(specs: list[str], cache_dir: Path | None = None) -> list[dict[str, Any]]:
     """Describe each set: format, role, entries, hashes per algorithm, categories, warnings, cache state.
 
@@ -45,11 +54,7 @@ def info(specs: list[str], cache_dir: Path | None = None) -> list[dict[str, Any]
     cache = resolve_cache_dir(cache_dir)
     out = []
     for spec in specs:
-        role, path = parse_spec(spec)
-        if not path.is_file():
-            raise HashSetError(f"hash set not found: {path}")
-        sha256 = file_sha256(path)
-        directory = index_dir(cache, sha256)
+        role, path, sha256, directory = _source(spec, cache)
         try:
             meta = open_index(directory).meta
             cached = True
@@ -133,11 +138,7 @@ def verify(specs: list[str], cache_dir: Path | None = None) -> list[dict[str, An
     cache = resolve_cache_dir(cache_dir)
     out = []
     for spec in specs:
-        _role, path = parse_spec(spec)
-        if not path.is_file():
-            raise HashSetError(f"hash set not found: {path}")
-        sha256 = file_sha256(path)
-        directory = index_dir(cache, sha256)
+        _role, path, sha256, directory = _source(spec, cache)
         problems: list[str] = []
         parsed = parse_file(path)
         fresh = build_arrays(parsed)
