@@ -177,3 +177,45 @@ def test_real_images_runs_equal_tsk(name: str, at_least: float) -> None:
     from tests.conftest import realdata
 
     check_runs_equal_tsk(realdata(name), at_least)
+
+
+@pytest.mark.parametrize("early_blocks", [1, 2, 8])
+def test_early_start_keeps_blocks_for_streams_placed_later(media: tuple[Path, bytes], early_blocks: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The media is read and hashed while the device is listed; the kept blocks serve the streams added after."""
+    import threading
+
+    path, data = media
+    monkeypatch.setattr(mediapass, "EARLY_BYTES", early_blocks * BLOCK)
+    evidence = open_evidence(path)
+    plan = {0: stream("first-block", [(512, 4096)]), 1: stream("backwards", [(3 * BLOCK, 8192), (4096, 512)]),
+            2: stream("across", [(BLOCK - 1024, BLOCK + 2048)])}
+    try:
+        result = MediaPass(evidence, {}, verify=True, threads=True)
+        result.start_early()
+        result.add(plan)
+        finished: list[int] = []
+        assert result.run(lambda index, record, picture: finished.append(index) or False) is False
+    finally:
+        evidence.close()
+    assert sorted(finished) == [0, 1, 2] and result.unread == []
+    for record, runs in plan.values():
+        assert record.sha256 == expected(data, runs), record.path
+    assert result.computed == {"md5": hashlib.md5(data).hexdigest(), "sha1": hashlib.sha1(data).hexdigest()}
+    assert not [t for t in threading.enumerate() if t.name.startswith("media-")]
+
+
+def test_early_start_stopped_by_an_interrupted_listing(media: tuple[Path, bytes]) -> None:
+    """close() without run (Ctrl-C while listing) stops the helper threads and leaves no verdict."""
+    import threading
+
+    path, _ = media
+    evidence = open_evidence(path)
+    try:
+        result = MediaPass(evidence, {}, verify=True, threads=True)
+        result.start_early()
+        result.close()
+    finally:
+        evidence.close()
+    assert result.computed == {}
+    assert not [t for t in threading.enumerate() if t.name.startswith("media-")]

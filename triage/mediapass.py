@@ -18,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from triage import interrupts
-from triage.evidence import Evidence
+from triage.evidence import Evidence, reopen
 from triage.evidence.readers import one_line
 from triage.hashing import Digester
 from triage.records import FileRecord
 
 BLOCK = 4 << 20
 MAX_HELD = 256 << 20  # bytes of out-of-order pieces held back, over all streams
+EARLY_BYTES = 128 << 20  # blocks read and hashed during the listing, kept for the streams it places
 
 Run = tuple[int, int, int]  # (offset in the stream, offset in the media, length)
 Finished = Callable[[int, FileRecord, bytes | None], bool]  # (index, record, picture bytes) -> stop?
@@ -132,21 +133,84 @@ class _Prefetch(threading.Thread):
             self.join()
 
 
+class _Early(threading.Thread):
+    """Reads and hashes the first blocks of the media while the device is listed, keeping them for ``run``."""
+
+    def __init__(self, media: MediaPass) -> None:
+        super().__init__(name="media-early", daemon=True)
+        size = media.evidence.media_size
+        self.media = media
+        self.hasher = _MediaHasher(True)
+        self.reader = _Prefetch(media.evidence, list(range(0, size, BLOCK)), size, True)
+        self.blocks = -(-size // BLOCK)
+        self.backlog: list[bytes | None] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        kept = 0
+        while kept < EARLY_BYTES and len(self.backlog) < self.blocks and not self._stop_event.is_set():
+            data = self.media._take(self.reader, len(self.backlog) * BLOCK, self.hasher)
+            if data is not None and self.media.error is None:
+                self.hasher.feed(data)
+            self.backlog.append(data)
+            kept += BLOCK
+
+    def hand_over(self) -> tuple[_MediaHasher, _Prefetch, list[bytes | None]]:
+        """Stop taking blocks; the caller continues with the same hasher and reader after the backlog."""
+        self._stop_event.set()
+        self.join()
+        return self.hasher, self.reader, self.backlog
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()  # after the block it is taking: the reader is still running, so that take returns
+        self.reader.stop()
+        self.hasher.abandon()
+
+
 class MediaPass:
     """Read the media once; complete the planned streams and, when asked, hash the media."""
 
     def __init__(self, evidence: Evidence, plan: dict[int, tuple[FileRecord, list[Run]]], verify: bool,
                  threads: bool = True) -> None:
-        self.evidence = evidence
+        self.evidence = evidence  # read from; with start_early, a second handle of the same evidence
         self.verify = verify
         self.threads = threads  # False (-j 1): read and hash the media on the calling thread, one core
-        self.streams = {index: _Stream(record, runs, Digester(record)) for index, (record, runs) in plan.items()}
+        self.streams: dict[int, _Stream] = {}
+        self.add(plan)
         self.unread: list[int] = []  # planned streams that must be read through their file system after all
         self.computed: dict[str, str] = {}
         self.error: str | None = None
         self.bytes_done = 0
         self._held = 0
-        self._damage = getattr(evidence.reader, "damage_in", None)
+        self._early: _Early | None = None
+        self._own: Evidence | None = None
+
+    def add(self, plan: dict[int, tuple[FileRecord, list[Run]]]) -> None:
+        """Streams for the pass to complete (before ``run``)."""
+        self.streams.update((index, _Stream(record, runs, Digester(record))) for index, (record, runs) in plan.items())
+
+    def start_early(self) -> None:
+        """Start reading and hashing the media now, while the device is still being listed (threads, verify).
+
+        The first ``EARLY_BYTES`` of blocks are kept for the streams the listing will place; then the reader
+        waits for ``run``. The pass reads through its own handle of the evidence, since the listing reads the
+        other one meanwhile (libyal handles are not shared between threads here).
+        """
+        if not (self.verify and self.threads) or self._early is not None:
+            return
+        self._own = reopen([str(p) for p in self.evidence.paths], self.evidence.format)
+        self.evidence = self._own
+        self._early = _Early(self)
+        self._early.start()
+
+    def close(self) -> None:
+        """Stop the helper threads (an interrupted listing) and close the pass's own handle."""
+        if self._early is not None:
+            self._early.stop()
+        if self._own is not None:
+            self._own.close()
+            self._own = None
 
     def run(self, finished: Finished, between: Callable[[], bool] = lambda: False) -> bool:
         """Read the media; ``finished`` gets each completed stream, ``between`` runs after each block.
@@ -162,24 +226,33 @@ class MediaPass:
         else:
             starts = sorted({block for start, end, _, _ in pieces for block in range(start - start % BLOCK, end,
                                                                                      BLOCK)})
-        hasher = _MediaHasher(self.threads) if self.verify else None
-        reader = _Prefetch(self.evidence, starts, size, self.threads)
+        self._damage = getattr(self.evidence.reader, "damage_in", None)
+        backlog: list[bytes | None] = []
+        if self._early is not None:  # blocks read (and hashed into the media hash) during the listing
+            hasher, reader, backlog = self._early.hand_over()
+        else:
+            hasher = _MediaHasher(self.threads) if self.verify else None
+            reader = _Prefetch(self.evidence, starts, size, self.threads)
         active: list[tuple[int, int, int, int]] = []
         position = 0
         try:
-            for block_start in starts:
+            for number, block_start in enumerate(starts):
                 interrupts.check()
                 block_end = min(block_start + BLOCK, size)
                 while position < len(pieces) and pieces[position][0] < block_end:
                     active.append(pieces[position])
                     position += 1
-                data = self._take(reader, block_start, hasher)
+                if number < len(backlog):
+                    data = backlog[number]
+                    backlog[number] = None
+                else:
+                    data = self._take(reader, block_start, hasher)
+                    if data is not None and hasher and self.error is None:
+                        hasher.feed(data)
                 if data is None:
                     for piece in active:
                         self._fail(piece[2])
                 else:
-                    if hasher and self.error is None:
-                        hasher.feed(data)
                     view = memoryview(data)
                     for start, end, index, offset in active:
                         low, high = max(start, block_start), min(end, block_end)
@@ -199,6 +272,8 @@ class MediaPass:
                 if self.error is None:
                     self.error = "verification stopped before the end of the media"
                 hasher.abandon()
+            self._early = None
+            self.close()
         self.unread.extend(index for index, stream in self.streams.items()
                            if not stream.failed and stream.next < stream.record.size)
         self.unread.sort()

@@ -230,9 +230,9 @@ def scan_device(
     name = name or device_name(evidence.paths[0])
     listing = Listing([], [], [])
     listed = False
-    media: MediaPass | None = None
     work = Reading(listing.records, settings.jobs,
                    lambda index, record: _finish_record(listing, index, record, settings, progress))
+    media = MediaPass(evidence, {}, settings.verify, threads=work.parallel)
 
     def early(index: int) -> None:
         record = listing.records[index][0]
@@ -242,18 +242,19 @@ def scan_device(
     try:
         try:
             with interrupts.catching_ctrl_c():
+                media.start_early()
                 list_device(evidence, listing, early if work.parallel else None)
                 listed = True
                 if progress:
                     progress("start", None, listing.total_bytes)
                 order = picture_order(listing) if settings.pictures_first else None
-                plan = media_plan(listing, settings.pictures_first or work.parallel, work.handed_out)
-                media = MediaPass(evidence, plan, settings.verify, threads=work.parallel)
+                media.add(media_plan(listing, settings.pictures_first or work.parallel, work.handed_out))
                 stopped = read_all(work, device_ref(evidence, listing), order, media)
             verification = _verification(evidence, media, settings)
             listing.errors.extend(_locate_damage(evidence, verification))
         except KeyboardInterrupt:
             work.close(cancel=True)
+            media.close()
             verification = _verification(evidence, media, settings)
             if not listed:
                 listing.errors.append("interrupted while listing: volumes and files after this point are missing")
@@ -262,6 +263,7 @@ def scan_device(
             raise Interrupted(f"interrupted; partial results in {target}") from None
         except BaseException:
             work.close(cancel=True)
+            media.close()
             raise
         work.close(cancel=stopped)
         summary = summarise(evidence, listing, settings, started, not stopped, verification,
@@ -324,12 +326,10 @@ def _locate_damage(evidence: Evidence, verification: dict[str, Any]) -> list[str
     return []
 
 
-def _verification(evidence: Evidence, media: MediaPass | None, settings: ScanSettings) -> dict[str, Any]:
-    """The summary's verification fields from the media pass (not reached: stopped before the media was read)."""
+def _verification(evidence: Evidence, media: MediaPass, settings: ScanSettings) -> dict[str, Any]:
+    """The summary's verification fields from the media pass (no hash: stopped before the end of the media)."""
     if not settings.verify:
         return skipped()
-    if media is None:
-        return verification(evidence.stored_hashes, {}, "verification stopped before the end of the media")
     error = media.error if media.computed or media.error else "verification stopped before the end of the media"
     return verification(evidence.stored_hashes, media.computed, error)
 
