@@ -72,6 +72,9 @@ SNAPSHOTS = CACHE / "snapshot"
 # sessions make to the work tree while the benchmark runs cannot change what is measured).
 SNAP: dict[str, str] = {"dir": str(ROOT), "commit": "work tree"}
 TRIAGE = [sys.executable, "-S", "-m", "triage.cli"]
+# psutil sampling of the measured tree (RSS, CPU of forkserver-reaped workers). Every 20 ms cost the 2-core
+# machine enough CPU to slow a multi-process scan by ~0.3 s; every 100 ms it is lost in the noise.
+POLL_SECONDS = 0.1
 
 
 def use_snapshot(ref: str) -> None:
@@ -168,7 +171,7 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any
                     times = p.cpu_times()
                     own_cpu[p.pid] = times.user + times.system
             peak[0] = max(peak[0], total)
-            done.wait(0.02)
+            done.wait(POLL_SECONDS)
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
