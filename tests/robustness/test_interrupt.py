@@ -51,11 +51,16 @@ def has_open(pid: int, target: Path) -> bool:
 
 
 def start_and_wait(image: Path, out: Path, jobs: int) -> subprocess.Popen[str]:
-    """Start ``triage scan`` and return once it is well into reading the evidence."""
+    """Start ``triage scan`` and return once it is well into reading the files.
+
+    ``--no-verify``: with verification and workers the media pass starts reading the media while the device is
+    still being listed, so bytes read would no longer show that the listing is over.
+    """
     if not Path("/proc/self/io").exists():
         pytest.skip("/proc/PID/io not available")
     child = subprocess.Popen([sys.executable, "-m", "triage.cli", "scan", str(image), "-o", str(out), "-j",
-                              str(jobs)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              str(jobs), "--no-verify"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
     deadline = time.monotonic() + 60
     while not has_open(child.pid, image.resolve()):
         assert child.poll() is None and time.monotonic() < deadline, "scan ended before opening the evidence"
@@ -167,3 +172,30 @@ def test_ctrl_c_inside_an_image_read_callback_is_not_swallowed(tmp_path: Path,
     assert summary["complete"] is False and summary["stopped"] == "interrupted"
     assert summary["counts"]["errors"] == 0  # the interrupted read is not recorded as damage
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the scan's handler was removed
+
+
+def test_ctrl_c_during_the_media_pass_with_workers(big: Path, tmp_path: Path) -> None:
+    """Ctrl-C while the media pass runs (verification on, 2 workers, helper threads): exit path Interrupted,
+    partial summary, the verification marked as not reached, no helper thread left behind."""
+    import os
+    import threading
+
+    from triage.errors import Interrupted
+    from triage.scan import ScanSettings, scan_device
+
+    seen = []
+
+    def progress(event: str, record: object, value: int) -> None:
+        if event == "record":
+            seen.append(record)
+            if len(seen) == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted, match="partial results"):
+        scan_device(big, tmp_path / "out", ScanSettings(jobs=2), progress=progress)
+    summary = json.loads((tmp_path / "out" / "big.incomplete" / "summary.json").read_text())
+    assert summary["complete"] is False and summary["stopped"] == "interrupted"
+    assert summary["evidence"]["verification"] == "not stored"  # a raw image: nothing stored to compare
+    assert summary["evidence"]["verification_error"] == "verification stopped before the end of the media"
+    assert summary["counts"]["files"] == 24 and summary["counts"]["errors"] == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("media-")]
