@@ -105,6 +105,14 @@ def read_batch(ref: DeviceRef, batch: list[FileRecord]) -> list[tuple[Any, ...]]
     return out
 
 
+def copy_content(source: FileRecord, target: FileRecord) -> None:
+    """What reading ``source`` found, for ``target``: the same stream under another name."""
+    for name in CONTENT_FIELDS:
+        setattr(target, name, getattr(source, name))
+    target.byte_runs = source.byte_runs
+    target.errors.extend(error for error in source.errors if error not in target.errors)
+
+
 def apply_content(record: FileRecord, content: tuple[Any, ...]) -> None:
     """Fill a record with what a worker's ``read_batch`` found for it."""
     for name, value in zip(CONTENT_FIELDS, content, strict=False):
@@ -161,6 +169,7 @@ class Reading:
         self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
         self.picture_bytes = 0  # bytes of pictures handed to workers and not yet back (memory bound)
         self.handed_out: set[int] = set()
+        self.twins: dict[int, list[int]] = {}  # index read -> indices of the same stream listed again
         self._early: list[int] = []
         self.stopped = False
         if self.pool is not None:
@@ -237,10 +246,32 @@ class Reading:
             one = False
         return self.stopped
 
+    def share(self, groups: list[list[int]]) -> None:
+        """Streams listed more than once (hard links: the same inode under several names) are read once.
+
+        Each group holds the listing indices of one stream. One of them is read (the one handed out already,
+        if any); the others are never handed out and get a copy of its results when it is done.
+        """
+        for group in groups:
+            out = [index for index in group if index in self.handed_out]
+            first = out[0] if out else group[0]
+            for index in group:
+                if index != first and index not in self.handed_out:
+                    self.twins.setdefault(first, []).append(index)
+                    self.handed_out.add(index)
+
     def _done(self, index: int, record: FileRecord) -> bool:
-        if not self.stopped and self.done(index, record):
-            self.stopped = True
-        return self.stopped
+        if self.stopped:
+            return True
+        stop = self.done(index, record)
+        for twin in self.twins.get(index, ()):
+            if stop:
+                break
+            other = self.pairs[twin][0]
+            copy_content(record, other)
+            stop = self.done(twin, other)
+        self.stopped = stop
+        return stop
 
     def close(self, cancel: bool) -> None:
         if self.pool is not None:

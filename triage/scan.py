@@ -27,7 +27,7 @@ from triage.filesystems import FileSystem, guess_signature, open_filesystem
 from triage.filesystems.tsk import TskFileSystem
 from triage.mediapass import MediaPass
 from triage.pipeline import DeviceRef, Reading, read_all
-from triage.records import FileRecord, json_safe
+from triage.records import FileRecord, Locator, json_safe
 from triage.report import write_reports
 from triage.verify import skipped, verification
 from triage.volumes import Volume, find_volumes
@@ -248,6 +248,7 @@ def scan_device(
                 if progress:
                     progress("start", None, listing.total_bytes)
                 order = picture_order(listing) if settings.pictures_first else None
+                work.share(same_streams(listing))
                 media.add(media_plan(listing, settings.pictures_first or work.parallel, work.handed_out))
                 stopped = read_all(work, device_ref(evidence, listing), order, media)
             verification = _verification(evidence, media, settings)
@@ -332,6 +333,15 @@ def _verification(evidence: Evidence, media: MediaPass, settings: ScanSettings) 
         return skipped()
     error = media.error if media.computed or media.error else "verification stopped before the end of the media"
     return verification(evidence.stored_hashes, media.computed, error)
+
+
+def same_streams(listing: Listing) -> list[list[int]]:
+    """Listing indices that name the same stream (same file system, inode and attribute): hard links."""
+    groups: dict[Locator, list[int]] = {}
+    for index, (record, _) in enumerate(listing.records):
+        if record.locator is not None:
+            groups.setdefault(record.locator, []).append(index)
+    return [group for group in groups.values() if len(group) > 1]
 
 
 def media_plan(
