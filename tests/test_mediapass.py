@@ -7,6 +7,7 @@ that every ordering case is exact. What a stream must hash to is the concatenati
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from pathlib import Path
 
@@ -219,3 +220,91 @@ def test_early_start_stopped_by_an_interrupted_listing(media: tuple[Path, bytes]
         evidence.close()
     assert result.computed == {}
     assert not [t for t in threading.enumerate() if t.name.startswith("media-")]
+
+
+def test_hostile_mft_records_leave_streams_to_tsk() -> None:
+    """The initialised-size check parses raw MFT records: any damage there means 'not mapped', never a crash."""
+    import struct
+
+    from triage.filesystems.tsk_runs import _parse_initialised_size
+
+    def record(usa_offset: int, usa_count: int, first_attr: int = 0x38, body: bytes = b"") -> bytearray:
+        data = bytearray(1024)
+        data[0:4] = b"FILE"
+        struct.pack_into("<HHH", data, 4, usa_offset, usa_count, 0)
+        struct.pack_into("<H", data, 0x14, first_attr)
+        data[first_attr:first_attr + len(body)] = body
+        return data
+
+    data_attr = struct.pack("<IIBBHHH", 0x80, 0x48, 1, 0, 0, 0, 3) + bytes(0x38 - 16) + struct.pack("<Q", 4096)
+    end = struct.pack("<I", 0xFFFFFFFF)
+    good = record(0x30, 3, body=data_attr + end)
+    for i in (1, 2):  # fixups: the last two bytes of each sector hold the check value
+        good[i * 512 - 2:i * 512] = good[0x30:0x32]
+    assert _parse_initialised_size(bytearray(good), 512, 1024, 3) == 4096
+    assert _parse_initialised_size(bytearray(good), 512, 1024, 4) is None  # attribute not in this record
+    hostile = [
+        bytearray(1024),                            # not a FILE record
+        record(1020, 200),                          # update sequence array past the end of the record
+        record(0x30, 0),                            # no update sequence at all
+        record(0x30, 3),                            # fixups that do not check out (torn write)
+        record(0x30, 3, first_attr=1020),           # first attribute past the end
+        good[:1000],                                # short read
+    ]
+    for data in hostile:
+        assert _parse_initialised_size(bytearray(data), 512, 1024, 3) is None
+
+
+def test_ntfs_stream_initialised_below_its_size_is_left_to_tsk(tmp_path: Path) -> None:
+    """NTFS reads zeros past a stream's initialised size while its clusters hold older bytes: such a stream
+    must not be hashed from the raw clusters. nf4.bin (8,700 bytes) gets an initialised size of 1,000 by
+    editing its MFT record; TSK (like `icat`) then gives 1,000 bytes of content and 7,700 zeros."""
+    import hashlib
+    import struct
+    import sys
+
+    from tests.conftest import need_tool
+    from triage.scan import list_device, media_plan
+
+    need_tool("mkntfs")
+    need_tool("ntfscp")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
+    from corpus_base import ntfs_base
+
+    image = ntfs_base(tmp_path)
+    evidence = open_evidence(image)
+    try:
+        listing = list_device(evidence)
+        record, fs = next((r, f) for r, f in listing.records if r.path == "/nf4.bin")
+        mft_run = next(iter(next(a for a in fs.fs.open_meta(inode=0) if int(a.info.type) == 0x80)))
+        at = int(mft_run.addr) * int(fs.fs.info.block_size) + record.locator.inode * 1024
+        mft_record = bytearray(evidence.read(at, 1024))
+    finally:
+        evidence.close()
+    position = struct.unpack_from("<H", mft_record, 0x14)[0]
+    while struct.unpack_from("<I", mft_record, position)[0] != 0x80:
+        position += struct.unpack_from("<I", mft_record, position + 4)[0]
+    field = at + position + 0x38
+    assert (position + 0x38) % 512 < 504  # the field does not touch a sector's fixup bytes
+    with open(image, "r+b") as fh:
+        fh.seek(field)
+        fh.write(struct.pack("<Q", 1000))
+
+    evidence = open_evidence(image)
+    try:
+        listing = list_device(evidence)
+        plan = media_plan(listing, pictures_apart=False)
+        index, (record, fs) = next((i, p) for i, p in enumerate(listing.records) if p[0].path == "/nf4.bin")
+        through_tsk = b"".join(fs.read_stream(record.locator, record.size))
+        assert index not in plan and record.byte_runs is None
+        assert through_tsk[1000:] == bytes(7700) and any(through_tsk[:1000])
+        assert next(i for i, (r, _) in enumerate(listing.records) if r.path == "/nf3.bin") in plan  # untouched
+    finally:
+        for f in listing.filesystems:
+            f.close()
+        evidence.close()
+    from triage.scan import ScanSettings, scan_device
+
+    target, _ = scan_device(image, tmp_path / "out", ScanSettings(jobs=1))
+    rows = {r["path"]: r for r in (json.loads(line) for line in (target / "files.jsonl").read_text().splitlines())}
+    assert rows["/nf4.bin"]["md5"] == hashlib.md5(through_tsk).hexdigest()

@@ -99,9 +99,20 @@ def _ntfs_initialised_size(fs: TskFileSystem, locator: Locator) -> int | None:
         geometry = _NTFS_GEOMETRY[fs] = (sector, record, fs.fs.open_meta(inode=0))
     sector, record_size, mft = geometry
     data = bytearray(mft.read_random(locator.inode * record_size, record_size))
+    return _parse_initialised_size(data, sector, record_size, locator.attr_id)
+
+
+def _parse_initialised_size(data: bytearray, sector: int, record_size: int, attr_id: int | None) -> int | None:
+    """The initialised size of non-resident $DATA attribute ``attr_id`` in one raw MFT record (fixups applied).
+
+    None for anything unexpected (not a FILE record, bad fixups, attribute not in this record, damage): the
+    stream is then read through TSK, which knows best.
+    """
     if len(data) != record_size or data[:4] != b"FILE":
         return None
     usa_offset, usa_count = struct.unpack_from("<HH", data, 4)
+    if usa_count < 1 or usa_offset + 2 * usa_count > record_size:
+        return None  # a damaged or hostile record
     check = data[usa_offset:usa_offset + 2]
     for i in range(1, usa_count):
         end = i * sector - 2
@@ -113,7 +124,7 @@ def _ntfs_initialised_size(fs: TskFileSystem, locator: Locator) -> int | None:
         kind, length = struct.unpack_from("<II", data, position)
         if kind == 0xFFFFFFFF or length < 16:
             return None
-        if kind == 0x80 and data[position + 8] and struct.unpack_from("<H", data, position + 14)[0] == locator.attr_id:
+        if kind == 0x80 and data[position + 8] and struct.unpack_from("<H", data, position + 14)[0] == attr_id:
             return struct.unpack_from("<Q", data, position + 0x38)[0]
         position += length
     return None
