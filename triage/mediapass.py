@@ -7,6 +7,11 @@ into the pieces of the streams whose runs lie in it (``filesystems.tsk_runs``). 
 file order (fragmented backwards) is held back until the gap is filled, within a memory bound; a stream that
 cannot be completed here (the bound, a read error) is handed back to be read through its file system, as is
 every stream without runs. Without verification only the blocks holding mapped streams are read.
+
+Threads (``-j 2`` and more): a reader inflates the next blocks, a hasher computes the media md5 + sha1, and the
+calling thread cuts blocks into streams and hashes those; with verification the reading starts while the
+device is still being listed (``start_early``). With ``-j 1`` all of it runs on the calling thread.
+Damaged EWF chunks (zero-filled by libewf) are looked up for every completed stream, as the TSK path does.
 """
 
 from __future__ import annotations

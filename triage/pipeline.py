@@ -1,9 +1,12 @@
-"""Reading content: one stream at a time in this process, or in batches on worker processes.
+"""Reading streams by inode through their file systems: inline with ``-j 1``, or on worker processes.
 
-Why processes: pytsk3, pyewf and the picture decoders are CPU-bound and their handles cannot be shared across
-threads or processes, so every worker opens its own evidence and file-system handles (once, cached) and reads
-streams by inode. Batches go out and come back in listing order, so the output is the same whatever ``jobs``.
-Matching stays in the calling process: the hash-set index is opened once there.
+What the media pass (``mediapass.py``) cannot complete (resident, compressed or sparse data, streams it hands
+back) and, with workers, the pictures are read here. Why processes: pytsk3, pyewf and the picture decoders are
+CPU-bound and their handles cannot be shared across threads or processes, so every worker opens its own
+evidence and file-system handles (once, cached); workers are forked from a forkserver that imported this module
+once. Results reach the caller's ``done`` as they come, each filling the caller's own record in place, and
+files.jsonl is written in listing order, so outputs do not depend on ``jobs`` or timing. Matching stays in the
+calling process: the hash-set index is opened once there.
 """
 
 from __future__ import annotations
