@@ -230,16 +230,16 @@ def scan_device(
     name = name or device_name(evidence.paths[0])
     listing = Listing([], [], [])
     listed = False
-    work = Reading(listing.records, settings.jobs,
-                   lambda index, record: _finish_record(listing, index, record, settings, progress))
-    media = MediaPass(evidence, {}, settings.verify, threads=work.parallel)
-
-    def early(index: int) -> None:
-        record = listing.records[index][0]
-        if record.locator is not None and record.extension in PICTURE_EXTENSIONS:
-            work.early(index, lambda: device_ref(evidence, listing))
-
     try:
+        work = Reading(listing.records, settings.jobs,
+                       lambda index, record: _finish_record(listing, index, record, settings, progress))
+        media = MediaPass(evidence, {}, settings.verify, threads=work.parallel)
+
+        def early(index: int) -> None:
+            record = listing.records[index][0]
+            if record.locator is not None and record.extension in PICTURE_EXTENSIONS:
+                work.early(index, lambda: device_ref(evidence, listing))
+
         try:
             with interrupts.catching_ctrl_c():
                 media.start_early()
