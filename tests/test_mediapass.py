@@ -164,11 +164,13 @@ def check_runs_equal_tsk(path: Path, at_least: float) -> None:
         evidence.close()
 
 
-def test_fixture_streams_are_mapped_where_reading_raw_equals_tsk() -> None:
-    """On laptop.E01 (FAT32, ext4, NTFS) most streams are completed by the media pass, with TSK's exact bytes."""
+@pytest.mark.parametrize("name", ["laptop.E01", "camera.E01"])
+def test_fixture_streams_are_mapped_where_reading_raw_equals_tsk(name: str) -> None:
+    """On laptop.E01 (FAT32, ext4, NTFS) and camera.E01 (exFAT, a deleted picture) most streams are completed by
+    the media pass, with TSK's exact bytes."""
     from tests.conftest import fixture_image
 
-    check_runs_equal_tsk(fixture_image("laptop.E01"), 0.8)
+    check_runs_equal_tsk(fixture_image(name), 0.8)
 
 
 @pytest.mark.parametrize(("name", "at_least"), [("ext2.raw", 1.0), ("mbr.raw", 1.0), ("hfsplus.raw", 0.8),
@@ -308,3 +310,36 @@ def test_ntfs_stream_initialised_below_its_size_is_left_to_tsk(tmp_path: Path) -
     target, _ = scan_device(image, tmp_path / "out", ScanSettings(jobs=1))
     rows = {r["path"]: r for r in (json.loads(line) for line in (target / "files.jsonl").read_text().splitlines())}
     assert rows["/nf4.bin"]["md5"] == hashlib.md5(through_tsk).hexdigest()
+
+
+def test_exfat_valid_data_length_is_what_tsk_ignores(tmp_path: Path) -> None:
+    """exFAT streams are mapped because TSK reads their whole data length from the clusters even when the
+    ValidDataLength is lower. Oracle: `icat camera_vdl.raw 643 | md5sum` equals `icat camera.raw 643 | md5sum`
+    (9764165adfd3659ff87e510809de8e0a) after IMG_0001.JPG's ValidDataLength is lowered to 1,000. Should a TSK
+    release start giving zeros past it, this test fails and exFAT must leave MAPPED_FS."""
+    import struct
+
+    from tests.conftest import fixture_image
+
+    data = bytearray(fixture_image("camera.raw").read_bytes())
+    size = 180480  # IMG_0001.JPG, inode 643 (`istat camera.raw 643`: Size: 180480)
+    at = data.find(struct.pack("<Q", size))
+    while at >= 0 and not (at >= 24 and data[at - 24] == 0xC0):  # stream extension entry: type 0xC0, size at +24
+        at = data.find(struct.pack("<Q", size), at + 1)
+    at -= 24
+    struct.pack_into("<Q", data, at + 8, 1000)  # ValidDataLength
+    image = tmp_path / "camera_vdl.raw"
+    image.write_bytes(bytes(data))
+    check_runs_equal_tsk(image, 0.8)
+    evidence = open_evidence(image)
+    try:
+        from triage.scan import list_device
+
+        listing = list_device(evidence)
+        record, fs = next((r, f) for r, f in listing.records if r.path == "/DCIM/100CANON/IMG_0001.JPG")
+        content = b"".join(fs.read_stream(record.locator, record.size))
+    finally:
+        for f in listing.filesystems:
+            f.close()
+        evidence.close()
+    assert hashlib.md5(content).hexdigest() == "9764165adfd3659ff87e510809de8e0a"
