@@ -98,7 +98,8 @@ def test_escape_rules() -> None:
 
 def test_byte_runs_point_at_each_streams_content(tmp_path: Path) -> None:
     """On laptop.raw every <byte_run> names media bytes that, joined, hash to the stream's md5 (fiwalk's shape:
-    file_offset, img_offset, len); streams TSK cannot place (resident NTFS data, $BadClus:$Bad) have none."""
+    file_offset, fs_offset, img_offset, len); streams TSK cannot place (resident NTFS data, $BadClus:$Bad) have
+    none."""
     import hashlib
 
     from tests.conftest import fixture_image
@@ -109,8 +110,11 @@ def test_byte_runs_point_at_each_streams_content(tmp_path: Path) -> None:
     root = ET.parse(target / "dfxml.xml").getroot()
     media = image.read_bytes()
     placed = 0
+    volume_of = {obj: int(volume.get("offset")) for volume in root.iterfind("d:volume", NS)
+                 for obj in volume.iterfind("d:fileobject", NS)}
     for obj in root.iterfind(".//d:fileobject", NS):
         runs = obj.findall("d:byte_runs/d:byte_run", NS)
+        assert all(int(r.get("fs_offset")) == int(r.get("img_offset")) - volume_of[obj] for r in runs)
         md5 = {h.get("type"): h.text for h in obj.findall("d:hashdigest", NS)}.get("md5")
         if not runs:
             continue

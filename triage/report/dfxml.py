@@ -88,7 +88,7 @@ def _source(summary: dict[str, Any]) -> ET.Element:
     return source
 
 
-def _fileobject(record: dict[str, Any]) -> ET.Element:
+def _fileobject(record: dict[str, Any], volume_offset: int | None = None) -> ET.Element:
     obj = _sub(None, "fileobject")
     _sub(obj, "filename", (record.get("path") or "").lstrip("/"))
     for error in record.get("errors") or []:
@@ -109,7 +109,10 @@ def _fileobject(record: dict[str, Any]) -> ET.Element:
     if record.get("byte_runs"):
         runs = _sub(obj, "byte_runs")
         for file_offset, img_offset, length in record["byte_runs"]:
-            _sub(runs, "byte_run", None, file_offset=str(file_offset), img_offset=str(img_offset), len=str(length))
+            where = {"file_offset": str(file_offset)}
+            if volume_offset is not None:
+                where["fs_offset"] = str(img_offset - volume_offset)
+            _sub(runs, "byte_run", None, **where, img_offset=str(img_offset), len=str(length))
     for alg in ("md5", "sha1", "sha256"):
         if record.get(alg):
             _sub(obj, "hashdigest", record[alg], type=alg)
@@ -135,7 +138,7 @@ def _volume(volume: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[s
     for element in _volume_head(volume):
         yield _xml(element, 2)
     for record in records:
-        yield _xml(_fileobject(record), 2)
+        yield _xml(_fileobject(record, volume.get("offset")), 2)
     yield " </volume>\n"
 
 
