@@ -60,6 +60,6 @@ fi
 
 if [ "${1:-}" != "--no-scan" ]; then
     echo "setup: scanning the shipped synthetic image fixtures/images/laptop.E01" >&2
-    .venv/bin/triage scan fixtures/images/laptop.E01 -H hashsets/demo_vics2.json -H hashsets/demo_known.md5 -o triage-out
+    .venv/bin/triage scan fixtures/images/laptop.E01 -H hashsets/demo_vics2.json -H hashsets/demo_alert.md5 -o triage-out
     echo "setup: done; open triage-out/laptop/summary.json (and report.html)" >&2
 fi

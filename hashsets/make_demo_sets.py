@@ -110,7 +110,7 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
 
 
 def build_demo_sets(pictures_dir: Path | None = None, out_dir: Path | None = None) -> dict[str, Path]:
-    """Write demo_vics2.json (US profile), demo_caid.json (UK profile, A/B/C) and demo_known.md5.
+    """Write demo_vics2.json (US profile), demo_caid.json (UK profile, A/B/C) and demo_alert.md5.
 
     Returns:
         {file name: path} of what was written.
@@ -121,7 +121,7 @@ def build_demo_sets(pictures_dir: Path | None = None, out_dir: Path | None = Non
     written = {
         "demo_vics2.json": out / "demo_vics2.json",
         "demo_caid.json": out / "demo_caid.json",
-        "demo_known.md5": out / "demo_known.md5",
+        "demo_alert.md5": out / "demo_alert.md5",
     }
     write_json(written["demo_vics2.json"], vics_document(records, "US", US_CATEGORIES))
     write_json(written["demo_caid.json"], vics_document(records, "UK", UK_GRADES))
@@ -130,7 +130,7 @@ def build_demo_sets(pictures_dir: Path | None = None, out_dir: Path | None = Non
         f"# built with Pillow {PIL.__version__}",
     ]
     lines += [rec["md5"] for rec in records]
-    written["demo_known.md5"].write_text("\n".join(lines) + "\n", encoding="ascii")
+    written["demo_alert.md5"].write_text("\n".join(lines) + "\n", encoding="ascii")
     return written
 
 

@@ -29,7 +29,7 @@ def masked_summary(path: Path) -> str:
 def test_laptop_e01_golden(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "triage.cli", "scan", str(FIXTURES / "laptop.E01"), "-o", str(tmp_path / "out"),
-         "-H", str(ROOT / "hashsets" / "demo_vics2.json"), "-H", str(ROOT / "hashsets" / "demo_known.md5"),
+         "-H", str(ROOT / "hashsets" / "demo_vics2.json"), "-H", str(ROOT / "hashsets" / "demo_alert.md5"),
          "-j", "2"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "TRIAGE_CACHE_DIR": str(tmp_path / "c")},
     )

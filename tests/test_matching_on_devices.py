@@ -21,7 +21,7 @@ DEVICES = {"laptop": "laptop.E01", "usb": "usb.raw", "phone": "phone.raw", "came
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, dict]]:
     tmp = tmp_path_factory.mktemp("match")
-    sets = HashSets.load([str(ROOT / "hashsets" / "demo_vics2.json"), str(ROOT / "hashsets" / "demo_known.md5")],
+    sets = HashSets.load([str(ROOT / "hashsets" / "demo_vics2.json"), str(ROOT / "hashsets" / "demo_alert.md5")],
                          cache_dir=tmp / "cache")
     out = {}
     for device, image in DEVICES.items():

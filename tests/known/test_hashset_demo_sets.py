@@ -22,13 +22,13 @@ DEMO = ROOT / "hashsets"
 EXPECTED = {
     "demo_vics2.json": ("vics-2.0", "US"),
     "demo_caid.json": ("vics-2.0", "UK"),
-    "demo_known.md5": ("hash-list", None),
+    "demo_alert.md5": ("hash-list", None),
 }
 
 
 def built_with_this_pillow() -> bool:
     """Whether the demo sets were built with the Pillow here (JPEG/PNG bytes depend on its codecs)."""
-    return f"# built with Pillow {PIL.__version__}" in demo_path("demo_known.md5").read_text().splitlines()
+    return f"# built with Pillow {PIL.__version__}" in demo_path("demo_alert.md5").read_text().splitlines()
 
 
 def demo_path(name: str) -> Path:
