@@ -146,12 +146,13 @@ def test_stop_asked_by_a_finished_stream(media: tuple[Path, bytes], threads: boo
 
 def check_runs_equal_tsk(path: Path, at_least: float) -> None:
     from triage.filesystems.tsk import TskFileSystem
-    from triage.scan import list_device, media_plan
+    from triage.plan import media_plan
+    from triage.scan import list_device
 
     evidence = open_evidence(path)
     try:
         listing = list_device(evidence)
-        plan = media_plan(listing, pictures_apart=False)
+        plan = media_plan(listing.records, pictures_apart=False)
         readable = [i for i, (r, fs) in enumerate(listing.records) if r.locator and isinstance(fs, TskFileSystem)]
         assert len(plan) >= at_least * len(readable)
         for index, (record, runs) in plan.items():
@@ -266,7 +267,8 @@ def test_ntfs_stream_initialised_below_its_size_is_left_to_tsk(tmp_path: Path) -
     import sys
 
     from tests.conftest import need_tool
-    from triage.scan import list_device, media_plan
+    from triage.plan import media_plan
+    from triage.scan import list_device
 
     need_tool("mkntfs")
     need_tool("ntfscp")
@@ -295,7 +297,7 @@ def test_ntfs_stream_initialised_below_its_size_is_left_to_tsk(tmp_path: Path) -
     evidence = open_evidence(image)
     try:
         listing = list_device(evidence)
-        plan = media_plan(listing, pictures_apart=False)
+        plan = media_plan(listing.records, pictures_apart=False)
         index, (record, fs) = next((i, p) for i, p in enumerate(listing.records) if p[0].path == "/nf4.bin")
         through_tsk = b"".join(fs.read_stream(record.locator, record.size))
         assert index not in plan and record.byte_runs is None

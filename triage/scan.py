@@ -24,10 +24,10 @@ from triage.errors import EvidenceError, Interrupted, VolumeError
 from triage.evidence import Evidence, detect, open_evidence
 from triage.evidence.detect import archive_kind
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
-from triage.filesystems.tsk import TskFileSystem
 from triage.mediapass import MediaPass
 from triage.pipeline import DeviceRef, Reading, read_all
-from triage.records import FileRecord, Locator, json_safe
+from triage.plan import PICTURE_EXTENSIONS, media_plan, picture_order, same_streams
+from triage.records import FileRecord, json_safe
 from triage.report import write_reports
 from triage.verify import skipped, verification
 from triage.volumes import Volume, find_volumes
@@ -247,9 +247,9 @@ def scan_device(
                 listed = True
                 if progress:
                     progress("start", None, listing.total_bytes)
-                order = picture_order(listing) if settings.pictures_first else None
-                work.share(same_streams(listing))
-                media.add(media_plan(listing, settings.pictures_first or work.parallel, work.handed_out))
+                order = picture_order(listing.records) if settings.pictures_first else None
+                work.share(same_streams(listing.records))
+                media.add(media_plan(listing.records, settings.pictures_first or work.parallel, work.handed_out))
                 stopped = read_all(work, device_ref(evidence, listing), order, media)
             verification = _verification(evidence, media, settings)
             listing.errors.extend(_locate_damage(evidence, verification))
@@ -294,21 +294,6 @@ def _finish_record(
     return settings.first_hit and bool(record.matches)
 
 
-PICTURE_EXTENSIONS = frozenset({"jpg", "jpeg", "jpe", "jfif", "png", "gif", "bmp", "tif", "tiff", "webp", "heic",
-                                "heif", "avif"})
-
-
-def picture_order(listing: Listing) -> list[int]:
-    """Listing indices with likely pictures first (by extension: the type is only known once read).
-
-    Only the reading order changes; files.jsonl keeps the listing order, so outputs stay identical.
-    """
-    records = [record for record, _ in listing.records]
-    first = [i for i, r in enumerate(records) if r.extension in PICTURE_EXTENSIONS]
-    rest = [i for i, r in enumerate(records) if r.extension not in PICTURE_EXTENSIONS]
-    return first + rest
-
-
 def _locate_damage(evidence: Evidence, verification: dict[str, Any]) -> list[str]:
     """On an E01 whose media hash does not match, list the damaged chunks (as ``ewfverify`` does).
 
@@ -333,40 +318,6 @@ def _verification(evidence: Evidence, media: MediaPass, settings: ScanSettings) 
         return skipped()
     error = media.error if media.computed or media.error else "verification stopped before the end of the media"
     return verification(evidence.stored_hashes, media.computed, error)
-
-
-def same_streams(listing: Listing) -> list[list[int]]:
-    """Listing indices that name the same stream (same file system, inode and attribute): hard links."""
-    groups: dict[Locator, list[int]] = {}
-    for index, (record, _) in enumerate(listing.records):
-        if record.locator is not None:
-            groups.setdefault(record.locator, []).append(index)
-    return [group for group in groups.values() if len(group) > 1]
-
-
-def media_plan(
-    listing: Listing, pictures_apart: bool, handed_out: set[int] | frozenset[int] = frozenset()
-) -> dict[int, tuple[FileRecord, list[tuple[int, int, int]]]]:
-    """The streams the media pass completes: those whose runs are known and not ``handed_out`` already.
-
-    With ``pictures_apart`` files named as pictures are left to be read through their file systems: for
-    ``--pictures-first`` (read before the pass), and with worker processes, where a worker reading the picture
-    itself costs less than sending its bytes from the pass over a pipe (measured: -j 2 6.4 -> 6.2 s on the
-    benchmark; the media is still read once for its hash, the pictures' own blocks a second time).
-    Every stream whose runs are known gets them as ``byte_runs`` (DFXML's byte runs), whoever reads it, so the
-    output does not depend on the reading order.
-    """
-    plan = {}
-    for index, (record, fs) in enumerate(listing.records):
-        if record.locator is None or not isinstance(fs, TskFileSystem):
-            continue
-        runs = fs.runs(record.locator, record.size)
-        if not runs:
-            continue
-        record.byte_runs = runs
-        if index not in handed_out and not (pictures_apart and record.extension in PICTURE_EXTENSIONS):
-            plan[index] = (record, runs)
-    return plan
 
 
 def write_outputs(
