@@ -11,6 +11,8 @@ calling process: the hash-set index is opened once there.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ from triage.records import FileRecord
 
 BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
+WORKER_NICE = 5
 PICTURES_IN_FLIGHT = 128 << 20  # picture bytes sent to workers for perceptual hashing and not yet back
 
 FileSystem = TskFileSystem | ApfsFileSystem
@@ -136,9 +139,16 @@ def _worker_context() -> BaseContext:
     return context
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool and writes the partial summary."""
+def _start_worker() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool and writes the partial summary.
+
+    They also run at a slightly lower priority: the critical path is in the main process (the walk, then the
+    media pass and its hash), while the pictures the workers decode have slack until the pass ends. Measured on
+    the benchmark, -j 2: about 4 % faster with nice 5 than at the same priority.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
 
 
 def batches(pairs: list[tuple[FileRecord, FileSystem]], indices: list[int]) -> Iterator[list[int]]:
@@ -168,7 +178,7 @@ class Reading:
                  done: Callable[[int, FileRecord], bool]) -> None:
         self.pairs, self.done = pairs, done
         self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=_worker_context(),
-                                         initializer=_ignore_sigint) if jobs > 1 else None)
+                                         initializer=_start_worker) if jobs > 1 else None)
         self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
         self.picture_bytes = 0  # bytes of pictures handed to workers and not yet back (memory bound)
         self.handed_out: set[int] = set()
