@@ -152,13 +152,9 @@ class _Early(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        kept = 0
-        while kept < EARLY_BYTES and len(self.backlog) < self.blocks and not self._stop_event.is_set():
-            data = self.media._take(self.reader, len(self.backlog) * BLOCK, self.hasher)
-            if data is not None and self.media.error is None:
-                self.hasher.feed(data)
-            self.backlog.append(data)
-            kept += BLOCK
+        while (len(self.backlog) * BLOCK < EARLY_BYTES and len(self.backlog) < self.blocks
+               and not self._stop_event.is_set()):
+            self.backlog.append(self.media._take(self.reader, len(self.backlog) * BLOCK, self.hasher))
 
     def hand_over(self) -> tuple[_MediaHasher, _Prefetch, list[bytes | None]]:
         """Stop taking blocks; the caller continues with the same hasher and reader after the backlog."""
@@ -186,7 +182,6 @@ class MediaPass:
         self.unread: list[int] = []  # planned streams that must be read through their file system after all
         self.computed: dict[str, str] = {}
         self.error: str | None = None
-        self.bytes_done = 0
         self._held = 0
         self._early: _Early | None = None
         self._own: Evidence | None = None
@@ -252,8 +247,6 @@ class MediaPass:
                     backlog[number] = None
                 else:
                     data = self._take(reader, block_start, hasher)
-                    if data is not None and hasher and self.error is None:
-                        hasher.feed(data)
                 if data is None:
                     for piece in active:
                         self._fail(piece[2])
@@ -265,7 +258,6 @@ class MediaPass:
                                                         view[low - block_start:high - block_start], finished):
                             return True
                 active = [piece for piece in active if piece[1] > block_end]
-                self.bytes_done = block_end
                 if between():
                     return True
             if hasher and self.error is None:
@@ -285,8 +277,11 @@ class MediaPass:
         return False
 
     def _take(self, reader: _Prefetch, start: int, hasher: _MediaHasher | None) -> bytes | None:
+        """The next block, fed to the media hash; None (and the verification error) when it could not be read."""
         data = reader.take()
         if isinstance(data, bytes):
+            if hasher and self.error is None:
+                hasher.feed(data)
             return data
         if hasher and self.error is None:
             self.error = f"media read error at offset {start}: {data}"

@@ -14,6 +14,7 @@ from typing import Any
 import pytsk3
 
 from triage.errors import ReadError, VolumeError
+from triage.filesystems.tsk_runs import stream_runs
 from triage.records import FileRecord, Locator, decode_name
 
 CHUNK = 1 << 20
@@ -262,8 +263,6 @@ class TskFileSystem:
 
     def runs(self, locator: Locator, size: int) -> list[tuple[int, int, int]] | None:
         """Where the stream lies on the media, when reading it there equals reading it through TSK."""
-        from triage.filesystems.tsk_runs import stream_runs
-
         return stream_runs(self, locator, size)
 
     def read_stream(self, locator: Locator, size: int) -> Iterator[bytes]:
