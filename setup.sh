@@ -2,7 +2,7 @@
 # Set up triage on a fresh Debian machine and scan the shipped synthetic image.
 #   ./setup.sh            install Debian tools (when root), create .venv, install triage, run a demo scan
 #   ./setup.sh --no-scan  the same without the demo scan (used by ./test.sh)
-# It also rebuilds pyewf against zlib (scripts/build_pyewf_zlib.py): the PyPI wheel inflates E01 chunks ~4x slower.
+# It also rebuilds pyewf with libdeflate and zlib (scripts/build_pyewf.py): the PyPI wheel inflates E01 chunks ~10x slower.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -14,12 +14,13 @@ missing=""
 for tool in fls icat mmls fiwalk ewfacquire ewfverify mcopy mkfs.fat mkntfs sgdisk sfdisk qemu-img mkfs.ext4 mkfs.exfat genisoimage; do
     command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
-# Building pyewf with zlib needs a C compiler, libc and zlib headers, and the Python headers.
+# Building pyewf needs a C compiler, libc, zlib and libdeflate headers, and the Python headers.
 build_pkgs=""
 command -v gcc >/dev/null 2>&1 || build_pkgs="$build_pkgs gcc"
 command -v make >/dev/null 2>&1 || build_pkgs="$build_pkgs make"
 [ -f /usr/include/stdio.h ] || build_pkgs="$build_pkgs libc6-dev"
 [ -f /usr/include/zlib.h ] || build_pkgs="$build_pkgs zlib1g-dev"
+[ -f /usr/include/libdeflate.h ] || build_pkgs="$build_pkgs libdeflate-dev"
 if ! "$PY" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
     build_pkgs="$build_pkgs python3-dev"
 fi
@@ -32,7 +33,7 @@ if [ -n "$missing$build_pkgs" ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
     else
         [ -z "$missing" ] || echo "setup: warning: missing tools:$missing (install: apt-get install $DEBIAN_TOOLS); oracle tests will skip" >&2
-        [ -z "$build_pkgs" ] || echo "setup: warning: missing build packages:$build_pkgs (install: apt-get install$build_pkgs); pyewf cannot be built with zlib" >&2
+        [ -z "$build_pkgs" ] || echo "setup: warning: missing build packages:$build_pkgs (install: apt-get install$build_pkgs); pyewf cannot be built with fast inflate" >&2
     fi
 fi
 
@@ -42,21 +43,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"
 
-# pyewf with zlib: built when the installed libewf-python version differs from the one in .venv/.pyewf-zlib
-# (written after a checked install). A failed build is not retried for the same version until
-# .venv/.pyewf-zlib-failed is removed.
-ewf_version=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("libewf-python"))')
-if [ "$(cat .venv/.pyewf-zlib 2>/dev/null || true)" != "$ewf_version" ]; then
-    if [ "$(cat .venv/.pyewf-zlib-failed 2>/dev/null || true)" != "$ewf_version" ]; then
-        echo "setup: building pyewf $ewf_version with zlib (about a minute)" >&2
-        if .venv/bin/python scripts/build_pyewf_zlib.py --install; then
-            rm -f .venv/.pyewf-zlib-failed
-        else
-            echo "$ewf_version" > .venv/.pyewf-zlib-failed
-        fi
-    fi
-    [ "$(cat .venv/.pyewf-zlib 2>/dev/null || true)" = "$ewf_version" ] || echo "setup: warning: pyewf is not built with zlib (see .venv/pyewf-zlib-build.log; retry: rm .venv/.pyewf-zlib-failed), E01 reading is ~4x slower" >&2
-fi
+# pyewf with fast inflate: built once per libewf-python version and inflater (.venv/.pyewf-build records the
+# checked install; a failed build is not retried until .venv/.pyewf-build-failed is removed).
+.venv/bin/python scripts/build_pyewf.py --install || echo "setup: warning: pyewf is not built with libdeflate/zlib (see .venv/pyewf-build.log), E01 reading is slower" >&2
 
 if [ "${1:-}" != "--no-scan" ]; then
     echo "setup: scanning the shipped synthetic image fixtures/images/laptop.E01" >&2

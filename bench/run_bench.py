@@ -14,7 +14,7 @@ Each run's wall time (monotonic clock), CPU time of the process and all its chil
 of the summed RSS of the process tree (psutil, sampled every 20 ms) and the largest single-process RSS
 (``ru_maxrss``). The E01 is read once before timing so that every tool reads it from the page cache.
 The triage rows run the shipped configuration (triage limits numpy's BLAS to one thread itself; ``setup.sh``
-installs the zlib-linked pyewf, ``scripts/build_pyewf_zlib.py``); ``--pyewf DIR`` adds ``+pyewf-other`` rows,
+installs pyewf built with libdeflate, ``scripts/build_pyewf.py``); ``--pyewf DIR`` adds ``+pyewf-other`` rows,
 the same scans with ``DIR`` first on ``PYTHONPATH``. A run during which other processes used CPU is repeated
 (see ``measure``).
 
@@ -206,7 +206,7 @@ def tools(pyewf_dir: str | None) -> dict[str, tuple[list[str], dict[str, str]]]:
         "fiwalk": (["fiwalk", "-Z", "-X", str(RUNS / "fiwalk.xml"), e01], stock),
         "ewfverify": (["ewfverify", "-q", e01], stock),
     }
-    # triage sets OPENBLAS_NUM_THREADS=1 itself and setup.sh installs the zlib-linked pyewf, so the stock row is
+    # triage sets OPENBLAS_NUM_THREADS=1 itself and setup.sh installs the libdeflate pyewf, so the stock row is
     # the shipped configuration; ``--pyewf DIR`` adds rows with another pyewf first on PYTHONPATH.
     envs: list[tuple[str, dict[str, str]]] = [("", triage_env(stock))]
     if pyewf_dir:
