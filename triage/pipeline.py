@@ -14,15 +14,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
-from multiprocessing.context import BaseContext
 from typing import Any
 
-from triage import interrupts
+from triage import interrupts, workers
 from triage.evidence import Evidence, reopen
 from triage.filesystems.apfs import ApfsFileSystem
 from triage.filesystems.tsk import TskFileSystem
@@ -126,19 +125,6 @@ def apply_content(record: FileRecord, content: tuple[Any, ...]) -> None:
     record.errors.extend(content[-1])
 
 
-def _worker_context() -> BaseContext:
-    """Worker processes forked from a clean server that has imported the reading code once.
-
-    Why not fork the scan itself: it has threads (the progress display, the media pass) and open evidence handles.
-    Why not spawn: every worker would import numpy, Pillow, pytsk3 and pyewf again (~0.5 s of CPU each).
-    """
-    if "forkserver" not in get_all_start_methods():
-        return get_context("spawn")
-    context = get_context("forkserver")
-    context.set_forkserver_preload(["triage.pipeline"])
-    return context
-
-
 def _start_worker() -> None:
     """Workers leave Ctrl-C to the parent, which stops the pool and writes the partial summary.
 
@@ -177,7 +163,7 @@ class Reading:
     def __init__(self, pairs: list[tuple[FileRecord, FileSystem]], jobs: int,
                  done: Callable[[int, FileRecord], bool]) -> None:
         self.pairs, self.done = pairs, done
-        self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=_worker_context(),
+        self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=workers.context(),
                                          initializer=_start_worker) if jobs > 1 else None)
         self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
         self.picture_bytes = 0  # bytes of pictures handed to workers and not yet back (memory bound)
@@ -185,8 +171,19 @@ class Reading:
         self.twins: dict[int, list[int]] = {}  # index read -> indices of the same stream listed again
         self._early: list[int] = []
         self.stopped = False
+        self._starting: threading.Thread | None = None
         if self.pool is not None:
-            for _ in range(jobs):  # start the workers now: the spawn overlaps the walk
+            # Start the workers now, so that they are ready when the walk hands out the first pictures. On a
+            # thread: the first start waits for the forkserver to import the reading code (~0.1 s), and the
+            # walk and the early media read need not wait for that.
+            self._starting = threading.Thread(target=self._start_workers, args=(jobs,), name="worker-start",
+                                              daemon=True)
+            self._starting.start()
+
+    def _start_workers(self, jobs: int) -> None:
+        assert self.pool is not None
+        with contextlib.suppress(RuntimeError):  # the scan ended first (shut down, or a broken pool)
+            for _ in range(jobs):
                 self.pool.submit(int)
 
     @property
@@ -198,6 +195,8 @@ class Reading:
         if self.pool is None or self.stopped:
             return
         self._early.append(index)
+        if self._starting is not None and self._starting.is_alive():
+            return  # handing out now would wait for the workers to start; the batch grows meanwhile
         size = sum(self.pairs[i][0].size for i in self._early)
         if len(self._early) >= BATCH_FILES or size >= BATCH_BYTES:
             self.flush(ref())
@@ -287,8 +286,11 @@ class Reading:
         return stop
 
     def close(self, cancel: bool) -> None:
+        if self._starting is not None:
+            self._starting.join()
         if self.pool is not None:
             self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            self.pool = None
 
 
 def read_all(
