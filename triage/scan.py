@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -266,10 +267,14 @@ def scan_device(
             work.close(cancel=True)
             media.close()
             raise
-        work.close(cancel=stopped)
+        if stopped:
+            work.close(cancel=True)
         summary = summarise(evidence, listing, settings, started, not stopped, verification,
                             "first hit" if stopped else None)
-        target = write_outputs(out_root, name, listing, summary, complete=not stopped)
+        try:
+            target = write_outputs(out_root, name, listing, summary, complete=not stopped, pool=work.pool)
+        finally:
+            work.close(cancel=False)
     finally:
         for fs in listing.filesystems:
             fs.close()
@@ -321,12 +326,13 @@ def _verification(evidence: Evidence, media: MediaPass, settings: ScanSettings) 
 
 
 def write_outputs(
-    out_root: Path, name: str, listing: Listing, summary: dict[str, Any], complete: bool
+    out_root: Path, name: str, listing: Listing, summary: dict[str, Any], complete: bool,
+    pool: Executor | None = None,
 ) -> Path:
     """Write files.jsonl, summary.json and the reports into a temporary folder, then rename it into place.
 
     Why a folder rename: a run killed at any point leaves either the previous complete folder or none, never a
-    folder whose files look complete but are not.
+    folder whose files look complete but are not. ``pool``: idle worker processes that may render reports.
     """
     out_root.mkdir(parents=True, exist_ok=True)
     name = safe_component(name)
@@ -339,7 +345,7 @@ def write_outputs(
     with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
         json.dump(summary, fh, ensure_ascii=False, indent=2)
         fh.write("\n")
-    write_reports(tmp, summary, rows)
+    write_reports(tmp, summary, rows, pool)
     if final.exists():
         old = out_root / f".{name}.old.{os.getpid()}"
         os.replace(final, old)

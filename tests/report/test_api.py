@@ -152,3 +152,36 @@ def test_tampered_e01_report_is_loud(tmp_path: Path) -> None:
     assert html.index('class="banner bad"') < html.index("<section")
     assert '<tr class="differs">' in html
     assert 'status="mismatch"' in (target / "dfxml.xml").read_text(encoding="utf-8")
+
+
+def test_reports_rendered_on_worker_processes_are_the_same(tmp_path: Path) -> None:
+    """A scan with workers renders dfxml.xml and case.jsonld on them, from files.jsonl + summary.json."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from triage import workers
+
+    records = scan_like_records()
+    summary = sample_summary(records)
+    write_scan_outputs(tmp_path / "here", summary, records)
+    write_scan_outputs(tmp_path / "pool", summary, records)
+    here = write_reports(tmp_path / "here", summary, records)
+    with ProcessPoolExecutor(max_workers=2, mp_context=workers.context()) as pool:
+        apart = write_reports(tmp_path / "pool", summary, records, pool)
+    assert [p.name for p in apart] == NAMES
+    for a, b in zip(here, apart, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_reports_still_written_when_the_pool_is_gone(tmp_path: Path) -> None:
+    """A shut-down (or broken) pool never loses a report: the ones meant for it are rendered here."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from triage import workers
+
+    records = scan_like_records()
+    summary = sample_summary(records)
+    write_scan_outputs(tmp_path, summary, records)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=workers.context())
+    pool.shutdown()
+    paths = write_reports(tmp_path, summary, records, pool)
+    assert [p.name for p in paths] == NAMES and all(p.stat().st_size > 0 for p in paths)
