@@ -182,7 +182,9 @@ class Reading:
 
     def _start_workers(self, jobs: int) -> None:
         assert self.pool is not None
-        with contextlib.suppress(RuntimeError):  # the scan ended first (shut down, or a broken pool)
+        # Whatever goes wrong here (the scan ended first, a broken pool, a server that did not start) happens
+        # again, and is reported, when the scan itself hands out work; a traceback from this thread must not.
+        with contextlib.suppress(Exception):
             for _ in range(jobs):
                 self.pool.submit(int)
 
