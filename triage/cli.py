@@ -104,11 +104,11 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
     """Scan device images (IMAGE is the first file of a set: x.E01, x.001, x.vmdk…)."""
 
     def body() -> int:
-        workers = jobs or os.cpu_count() or 1
-        if workers > 1:
-            from triage import workers as worker_processes
+        n_jobs = jobs or os.cpu_count() or 1
+        if n_jobs > 1:
+            from triage import workers
 
-            worker_processes.start_early()  # its imports overlap ours
+            workers.start_early()  # the worker server's imports overlap ours
         from triage.scan import ScanSettings, scan_device
 
         _refuse_out_inside(out, images)
@@ -119,7 +119,7 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                           "skipped[/] (see: triage hashset info)")
         if first_hit and sets is None:
             raise UsageError("--first-hit needs at least one hash set (-H)")
-        settings = ScanSettings(hashsets=sets, jobs=workers, verify=not no_verify,
+        settings = ScanSettings(hashsets=sets, jobs=n_jobs, verify=not no_verify,
                                 first_hit=first_hit, pictures_first=pictures_first,
                                 command=["triage", *sys.argv[1:]])
         worst = EXIT_OK

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +187,23 @@ def test_reports_still_written_when_the_pool_is_gone(tmp_path: Path) -> None:
     pool.shutdown()
     paths = write_reports(tmp_path, summary, records, pool)
     assert [p.name for p in paths] == NAMES and all(p.stat().st_size > 0 for p in paths)
+
+
+class _DyingWorkers(Executor):
+    """Workers that die while writing: each leaves its temp file behind and the pool reports it broken."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        out_dir, name = args
+        (out_dir / f".{name}.99999.1.tmp").write_text("half a report")
+        future: Future[Any] = Future()
+        future.set_exception(BrokenProcessPool("A child process terminated abruptly"))
+        return future
+
+
+def test_reports_rendered_here_when_a_worker_dies_while_writing(tmp_path: Path) -> None:
+    records = scan_like_records()
+    summary = sample_summary(records)
+    write_scan_outputs(tmp_path, summary, records)
+    paths = write_reports(tmp_path, summary, records, _DyingWorkers())
+    assert [p.name for p in paths] == NAMES and all(p.stat().st_size > 0 for p in paths)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*NAMES, "files.jsonl", "summary.json"])

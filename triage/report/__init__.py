@@ -66,6 +66,8 @@ def write_reports(
         try:
             paths[name] = future.result()
         except Exception:  # a broken or shut-down pool; a report that cannot be rendered fails again here
+            for stray in out_dir.glob(f".{name}.*.tmp"):  # left by a worker that died while writing
+                stray.unlink(missing_ok=True)
             paths[name] = atomic_write(out_dir / name, RENDERERS[name](summary, records))
     return [paths[name] for name in REPORT_NAMES]
 
