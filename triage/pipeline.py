@@ -137,6 +137,11 @@ def _start_worker() -> None:
         os.nice(WORKER_NICE)
 
 
+def full(files: int, size: int) -> bool:
+    """A batch is handed out once it holds this many files or bytes."""
+    return files >= BATCH_FILES or size >= BATCH_BYTES
+
+
 def batches(pairs: list[tuple[FileRecord, FileSystem]], indices: list[int]) -> Iterator[list[int]]:
     """Cut the indices into batches of a few files or a few MiB, keeping the order."""
     batch: list[int] = []
@@ -144,7 +149,7 @@ def batches(pairs: list[tuple[FileRecord, FileSystem]], indices: list[int]) -> I
     for index in indices:
         batch.append(index)
         size += pairs[index][0].size
-        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+        if full(len(batch), size):
             yield batch
             batch, size = [], 0
     if batch:
@@ -170,6 +175,7 @@ class Reading:
         self.handed_out: set[int] = set()
         self.twins: dict[int, list[int]] = {}  # index read -> indices of the same stream listed again
         self._early: list[int] = []
+        self._early_bytes = 0
         self.stopped = False
         self._starting: threading.Thread | None = None
         if self.pool is not None:
@@ -197,17 +203,17 @@ class Reading:
         if self.pool is None or self.stopped:
             return
         self._early.append(index)
+        self._early_bytes += self.pairs[index][0].size
         if self._starting is not None and self._starting.is_alive():
             return  # handing out now would wait for the workers to start; the batch grows meanwhile
-        size = sum(self.pairs[i][0].size for i in self._early)
-        if len(self._early) >= BATCH_FILES or size >= BATCH_BYTES:
+        if full(len(self._early), self._early_bytes):
             self.flush(ref())
 
     def flush(self, ref: DeviceRef) -> None:
         """Hand out the last early batch (results are collected once the listing is done)."""
         if self._early:
             self.files(self._early, ref)
-            self._early = []
+            self._early, self._early_bytes = [], 0
 
     def files(self, indices: list[int], ref: DeviceRef) -> None:
         """Read these streams through their file systems (those not handed out already)."""
