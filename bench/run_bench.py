@@ -11,7 +11,7 @@ One run, tools alternated (round-robin, the starting tool rotated every repeat),
   triage-j2-noverify   ... -j 2 --no-verify
 
 Each run's wall time (monotonic clock), CPU time of the process and all its children (``os.wait4``), the peak
-of the summed RSS of the process tree (psutil, sampled every 20 ms) and the largest single-process RSS
+of the summed RSS of the process tree (psutil, every 100 ms: ``POLL_SECONDS``) and the largest single-process RSS
 (``ru_maxrss``). The E01 is read once before timing so that every tool reads it from the page cache.
 The triage rows run the shipped configuration (triage limits numpy's BLAS to one thread itself; ``setup.sh``
 installs pyewf built with libdeflate, ``scripts/build_pyewf.py``); ``--pyewf DIR`` adds ``+pyewf-other`` rows,
@@ -182,7 +182,7 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any
     done.set()
     poller.join()
     # rusage covers the process and the children it reaped; triage's workers are forked by a forkserver and
-    # reaped by it, so their CPU is taken from the samples (to within one 20 ms sample per process).
+    # reaped by it, so their CPU is taken from the samples (to within one sample per process).
     cpu = max(usage.ru_utime + usage.ru_stime, sum(own_cpu.values()))
     foreign = max(0.0, busy_seconds() - busy0 - cpu - (sum(os.times()[:2]) - self0))
     return {"wall": wall, "cpu": cpu, "user": usage.ru_utime, "sys": usage.ru_stime,
