@@ -31,6 +31,15 @@ def textured(seed: int, size: tuple[int, int]) -> np.ndarray:
     return np.clip(out / out.max() * 255, 0, 255).astype(np.uint8)
 
 
+@pytest.mark.parametrize("shape", [(768, 1024), (1, 1), (15, 7), (16, 3), (17, 5), (33, 700)])
+def test_luma_computed_in_row_blocks_is_the_whole_picture_formula(shape: tuple[int, int]) -> None:
+    """The binding's luminance (float64 weights over the whole array, then float32), element for element."""
+    rgb = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    whole = (rgb[:, :, 0] * 0.299 + rgb[:, :, 1] * 0.587 + rgb[:, :, 2] * 0.114).astype(np.float32)
+    assert luma_from_rgb(rgb).dtype == np.float32
+    assert np.array_equal(luma_from_rgb(rgb), whole)
+
+
 @pytest.mark.parametrize(("seed", "size"), [(1, (480, 640)), (2, (768, 1024)), (3, (97, 211)), (4, (64, 64)),
                                             (5, (1200, 300)), (6, (33, 700))])
 def test_numpy_pdq_equals_binding(seed: int, size: tuple[int, int]) -> None:
