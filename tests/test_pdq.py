@@ -9,7 +9,7 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from triage.pdq import luma_from_rgb, pdq_from_luma
+from triage.pdq import OUT, box_bounds, luma_from_rgb, pdq_from_luma, sampling_weights, window_size
 from triage.pictures import perceptual_hashes
 
 
@@ -38,6 +38,24 @@ def test_luma_computed_in_row_blocks_is_the_whole_picture_formula(shape: tuple[i
     whole = (rgb[:, :, 0] * 0.299 + rgb[:, :, 1] * 0.587 + rgb[:, :, 2] * 0.114).astype(np.float32)
     assert luma_from_rgb(rgb).dtype == np.float32
     assert np.array_equal(luma_from_rgb(rgb), whole)
+
+
+def box_matrix(length: int) -> np.ndarray:
+    """The reference box1DFloat as a (length x length) averaging operator, built the slow, obvious way."""
+    lo, hi = box_bounds(length, window_size(length))
+    matrix = np.zeros((length, length))
+    for out in range(length):
+        matrix[out, lo[out] : hi[out] + 1] = 1.0 / (hi[out] - lo[out] + 1)
+    return matrix
+
+
+@pytest.mark.parametrize("length", [1, 2, 63, 64, 127, 128, 129, 255, 300, 480, 511, 768, 1024, 1200, 1601])
+def test_sampling_weights_are_the_two_box_passes_at_the_decimation_points(length: int) -> None:
+    """Built window by window, the weights equal (box @ box) sampled at decimateFloat's picks."""
+    picks = ((np.arange(OUT) + 0.5) * length / OUT).astype(np.int64)
+    box = box_matrix(length)
+    expected = (box[picks] @ box).astype(np.float32) if window_size(length) > 1 else np.eye(length)[picks]
+    assert np.array_equal(sampling_weights(length), expected.astype(np.float32))
 
 
 @pytest.mark.parametrize(("seed", "size"), [(1, (480, 640)), (2, (768, 1024)), (3, (97, 211)), (4, (64, 64)),
