@@ -10,10 +10,9 @@ from __future__ import annotations
 from multiprocessing import forkserver, get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 
-# What every worker needs, imported once in the server: the reading code, the report writers (the slow reports
-# are rendered on the workers at the end of a scan) and scipy.fftpack, which imagehash.phash imports on its
-# first call (~0.12 s per process otherwise).
-PRELOAD = ["triage.pipeline", "triage.report", "scipy.fftpack"]
+# What every worker needs, imported once in the server: the reading code (with the picture hashing) and the
+# report writers (the slow reports are rendered on the workers at the end of a scan).
+PRELOAD = ["triage.pipeline", "triage.report"]
 
 
 def context() -> BaseContext:
