@@ -124,3 +124,14 @@ def test_case_utils_validator(tmp_path: Path) -> None:
     done = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "Conforms: True" in done.stdout
+
+
+@pytest.mark.parametrize("seed", ["", "a", "laptop\x1ffile\x1f0\x1f/Users/x.jpg\x1f12", "\u00e9\u4e2d\U0001f600" * 40])
+def test_uuid5_bytes_is_the_standard_uuid5(seed: str) -> None:
+    import uuid
+
+    from triage.report.case_uco import CASE_UUID_NS, uuid5_bytes, uuid_text
+
+    expected = uuid.uuid5(CASE_UUID_NS, seed)
+    assert uuid5_bytes(seed) == expected.bytes
+    assert uuid_text(uuid5_bytes(seed)) == str(expected)

@@ -20,6 +20,7 @@ Choices:
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -38,6 +39,7 @@ CONTEXT: dict[str, str] = {
     "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
 CASE_UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:x-triage:case-uco")
+_NAMESPACE = CASE_UUID_NS.bytes
 HASH_NAMES = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256"}
 FACET_TIMES = {
     "modified": "uco-observable:modifiedTime",
@@ -59,21 +61,36 @@ class _Ids:
         self.device = device
         self.files: set[bytes] = set()
 
-    def _uuid(self, kind: str, parts: tuple[Any, ...]) -> uuid.UUID:
+    def _uuid(self, kind: str, parts: tuple[Any, ...]) -> bytes:
         seed = json_text("\x1f".join([self.device, kind, *(str(p) for p in parts)]))
-        return uuid.uuid5(CASE_UUID_NS, seed)
+        return uuid5_bytes(seed)
 
     def make(self, kind: str, *parts: Any) -> str:
-        return f"kb:{kind}-{self._uuid(kind, parts)}"
+        return f"kb:{kind}-{uuid_text(self._uuid(kind, parts))}"
 
     def file(self, record: dict[str, Any]) -> str:
         parts: tuple[Any, ...] = (record.get("volume"), json_text(record.get("path") or ""), record.get("inode"))
         value, counter = self._uuid("file", parts), 1
-        while value.bytes in self.files:
+        while value in self.files:
             counter += 1
             value = self._uuid("file", (*parts, counter))
-        self.files.add(value.bytes)
-        return f"kb:file-{value}"
+        self.files.add(value)
+        return f"kb:file-{uuid_text(value)}"
+
+
+def uuid5_bytes(seed: str) -> bytes:
+    """``uuid.uuid5(CASE_UUID_NS, seed).bytes``, without building UUID objects (seven per file: a third of the
+    time this report took)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE + seed.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(digest)
+
+
+def uuid_text(value: bytes) -> str:
+    """The canonical 8-4-4-4-12 form, as ``str(uuid.UUID(bytes=value))``."""
+    text = value.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _datetime(value: str) -> dict[str, str]:
