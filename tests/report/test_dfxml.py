@@ -125,3 +125,12 @@ def test_byte_runs_point_at_each_streams_content(tmp_path: Path) -> None:
         assert len(content) == int(obj.findtext("d:filesize", namespaces=NS))
         assert hashlib.md5(content).hexdigest() == md5, obj.findtext("d:filename", namespaces=NS)
     assert placed == 50  # of 57 streams: 7 are resident, empty or sparse (see tests/golden/laptop.files.jsonl)
+
+
+@pytest.mark.parametrize("value", ["0", "1048576", "a&b<c>d", 'say "x"', "it's", "both ' and \"", "tab\tnl\ncr\r", ""])
+def test_quoteattr_is_saxutils_quoteattr(value: str) -> None:
+    from xml.sax.saxutils import quoteattr as reference
+
+    from triage.report.dfxml import quoteattr
+
+    assert quoteattr(value) == reference(value)
