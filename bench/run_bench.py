@@ -555,10 +555,12 @@ def machine() -> dict[str, Any]:
     }
 
 
-def markdown(res: dict[str, Any]) -> str:
+def markdown(res: dict[str, Any], tags: list[str] | None = None) -> str:
+    """The tables of the timing runs ``tags`` (default: every run in ``res``) and of the picture benchmark."""
     lines = []
-    for tag in sorted(k for k in res if k.startswith("scans")):
-        lines += [f"\n### {tag}\n", *_scan_table(res[tag]["medians"])]
+    for tag in tags if tags is not None else sorted(k for k in res if isinstance(res[k], dict) and "medians" in res[k]):
+        if tag in res:
+            lines += [f"\n### {tag}\n", *_scan_table(res[tag]["medians"])]
     lines += _picture_table(res)
     return "\n".join(lines) + "\n"
 
@@ -623,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.report_only:
         res = json.loads((CACHE / "results.json").read_text())
-        for tag in (k for k in res if k.startswith("scans")):
+        for tag in (k for k in res if isinstance(res[k], dict) and "runs" in res[k] and "medians" in res[k]):
             res[tag]["medians"] = medians(res[tag]["runs"], {n: m["cmd"] for n, m in res[tag]["medians"].items()})
         (CACHE / "results.json").write_text(json.dumps(res, indent=1, default=str) + "\n")
         (CACHE / "results.md").write_text(markdown(res))
@@ -656,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.pyewf:
             res["pyspy_fixed"] = profile_pyspy(args.pyewf, name="scan_j2_pyewf_other")
     results_path.write_text(json.dumps(res, indent=1, default=str) + "\n")
-    md = markdown(res)
+    md = markdown(res, [] if args.skip_scans else [args.tag])  # this run's timing table, not older ones
     (CACHE / "results.md").write_text(md)
     print(md)
     if res.get("cprofile"):
