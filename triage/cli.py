@@ -30,6 +30,7 @@ from rich.table import Table
 from triage import __version__
 from triage.errors import Interrupted, TriageError, UsageError
 from triage.records import FileRecord
+from triage.textsafe import from_json_safe, terminal_safe
 
 err = Console(stderr=True, highlight=False)
 EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 2, 3, 4
@@ -57,7 +58,8 @@ def run_guarded(debug: bool, action: Callable[[], int]) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or exc.__class__.__name__
+    """The message on one line, terminal-safe: messages name evidence files, and those names are hostile."""
+    return terminal_safe(" ".join(str(exc).split()) or exc.__class__.__name__)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,8 +141,9 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
             if summary.get("stopped") == "first hit":
                 hit = next(r for r in _read_jsonl(target / "files.jsonl") if r["matches"])
                 m = hit["matches"][0]
-                err.print(f"[bold red]FIRST HIT[/] {hit['path']} — {m['hashset']} {m['algorithm']} "
-                          f"distance {m['distance']} category {m['category']} (scan stopped early)",
+                err.print(f"[bold red]FIRST HIT[/] {terminal_safe(from_json_safe(hit['path']))} — "
+                          f"{terminal_safe(m['hashset'])} {terminal_safe(m['algorithm'])} distance {m['distance']} "
+                          f"category {terminal_safe(m['category'])} (scan stopped early)",
                           soft_wrap=True, highlight=False)
         return worst
 
@@ -155,10 +158,21 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _refuse_out_inside(out: Path, evidence: tuple[Path, ...]) -> None:
-    """Refuse an output folder inside an evidence folder: evidence is never written beside or into."""
-    resolved = out.resolve()
+    """Refuse an output folder inside an evidence folder: evidence is never written beside or into.
+
+    Python 3.11's ``Path.resolve`` raises RuntimeError on a symlink loop (3.13 OSError): a looping output path
+    is a usage error; a looping evidence path cannot hold the output and is refused per image, with exit 3, by
+    ``check_readable``.
+    """
+    try:
+        resolved = out.resolve()
+    except (OSError, RuntimeError):
+        raise UsageError(f"output folder {out}: symlink loop or unresolvable path") from None
     for item in evidence:
-        item_resolved = item.resolve()
+        try:
+            item_resolved = item.resolve()
+        except (OSError, RuntimeError):
+            continue
         if item.is_dir() and (resolved == item_resolved or item_resolved in resolved.parents):
             raise UsageError(f"output folder {out} is inside the evidence folder {item}")
         if resolved == item_resolved:
@@ -169,7 +183,7 @@ class ScanProgress:
     """A rich progress bar on stderr: bytes read, files done, ETA, matches so far."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.name = terminal_safe(name)  # shown through a markup column: escaped once here
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
             TextColumn("{task.fields[files]} files"), TextColumn("[red]{task.fields[hits]} matched"),
@@ -200,32 +214,34 @@ class ScanProgress:
 
 
 def print_summary(summary: dict[str, Any], target: Path) -> None:
-    """The short end-of-scan table for the examiner."""
+    """The short end-of-scan table for the examiner; every text from the evidence goes through terminal_safe."""
     ev = summary["evidence"]
-    table = Table(title=f"{Path(ev['paths'][0]).name} — {ev['format']}, {ev['media_size']:,} bytes",
-                  title_justify="left")
+    safe = terminal_safe
+    name = Path(from_json_safe(ev["paths"][0])).name  # summary.json keeps paths json_safe
+    table = Table(title=f"{safe(name)} — {safe(ev['format'])}, {ev['media_size']:,} bytes", title_justify="left")
     for col in ("volume", "offset", "description", "file system", "streams", "errors"):
         table.add_column(col, justify="right" if col in ("offset", "streams") else "left")
     for vol in summary["volumes"]:
         if vol["role"] != "partition":
             continue
-        errors = "; ".join(vol["errors"]) if vol["errors"] else ""
+        errors = "; ".join(safe(e) for e in vol["errors"]) if vol["errors"] else ""
         table.add_row(str(vol["index"] if vol["index"] is not None else "-"), f"{vol['offset']:,}",
-                      vol["description"], vol["fs"] or "[yellow]none[/]", str(vol["files"]), errors)
+                      safe(vol["description"]), safe(vol["fs"]) if vol["fs"] else "[yellow]none[/]",
+                      str(vol["files"]), errors)
     err.print(table)
     verification = ev.get("verification", "not recorded")
     style = {"verified": "green", "mismatch": "bold red"}.get(verification, "yellow")
-    err.print(f"media verification: [{style}]{verification}[/]"
-              + (f" ({ev['verification_error']})" if ev.get("verification_error") else ""), soft_wrap=True)
+    err.print(f"media verification: [{style}]{safe(verification)}[/]"
+              + (f" ({safe(ev['verification_error'])})" if ev.get("verification_error") else ""), soft_wrap=True)
     for problem in summary.get("errors", []):
-        err.print(f"[yellow]volume problem:[/] {problem}", soft_wrap=True, highlight=False)
+        err.print(f"[yellow]volume problem:[/] {safe(problem)}", soft_wrap=True, highlight=False)
     c = summary["counts"]
     line = (f"files {c['files']:,}  deleted {c['deleted']:,}  pictures {c['pictures']:,}  videos {c['videos']:,}"
             f"  errors {c['errors']:,}  matched [bold red]{c['matched']:,}[/]")
     err.print(line)
     for category, count in summary.get("matches_by_category", {}).items():
-        err.print(f"  category {category}: {count}")
-    err.print(f"output: {target}")
+        err.print(f"  category {safe(category)}: {count}")
+    err.print(f"output: {safe(target)}", soft_wrap=True)
 
 
 @main.command()
@@ -266,7 +282,7 @@ def report(folders: tuple[Path, ...], debug: bool) -> None:
 
         for folder in folders:
             written = render_dir(folder)
-            err.print(f"{folder}: wrote {', '.join(p.name for p in written)}")
+            err.print(f"{terminal_safe(folder)}: wrote {', '.join(p.name for p in written)}", soft_wrap=True)
         return 0
 
     run_guarded(debug, body)

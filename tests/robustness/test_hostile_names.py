@@ -10,10 +10,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import html.parser
+import io
 import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -120,3 +123,77 @@ def test_device_name_is_one_child_folder(name: str, folder: str) -> None:
 
     assert device_name(Path("/ev") / name) == folder
     assert safe_component("..") == "_.." and safe_component("a/b") == "a_b" and safe_component("") == "_"
+
+
+# ---- the terminal (issue 12 item 8): names from the evidence never reach it raw ------------------------------
+
+SCREEN_NAME = b"wipe\x1b[2J\x1b]0;owned\x07[red]red[bold]\x9b\xff.raw"
+
+
+def run_bytes(*args: str | Path | bytes, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """The real command line with stderr as bytes: a raw ESC or an undecodable byte cannot be hidden by decoding."""
+    argv = [os.fsencode(a) if isinstance(a, str | Path) else a for a in args]
+    return subprocess.run([sys.executable.encode(), b"-m", b"triage.cli", *argv], capture_output=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, "COLUMNS": "200"}, check=False)
+
+
+def assert_clean_terminal(stderr: bytes) -> str:
+    """No control character but newline, no undecodable byte, no C1 control: nothing a terminal would act on."""
+    text = stderr.decode("utf-8")  # strict
+    assert not any((ord(ch) < 0x20 and ch != "\n") or 0x7F <= ord(ch) <= 0x9F for ch in text), text
+    return text
+
+
+def test_evidence_name_escaped_on_terminal(tmp_path: Path) -> None:
+    ev = os.path.join(os.fsencode(tmp_path), SCREEN_NAME)
+    shutil.copyfile(ROOT / "fixtures/images/usb.raw", ev)
+    proc = run_bytes("scan", ev, "-o", tmp_path / "out", "-j", "1")
+    assert proc.returncode == 0, proc.stderr
+    text = assert_clean_terminal(proc.stderr)
+    # the title (the evidence name) and the output line, both escaped, markup shown literally
+    assert text.count("wipe\\x1b[2J\\x1b]0;owned\\x07[red]red[bold]\\x9b\\xff") >= 2, text
+
+
+def test_error_message_escaped_on_terminal(tmp_path: Path) -> None:
+    """run_guarded's one-line message names the evidence: escaped too (here a FIFO, refused with exit 3)."""
+    fifo = os.path.join(os.fsencode(tmp_path), SCREEN_NAME)
+    os.mkfifo(fifo)
+    proc = run_bytes("scan", fifo, "-o", tmp_path / "out")
+    assert proc.returncode == 3, proc.stderr
+    text = assert_clean_terminal(proc.stderr)
+    lines = text.splitlines()
+    assert len(lines) == 1 and "Traceback" not in text
+    assert "wipe\\x1b[2J\\x1b]0;owned\\x07[red]red[bold]\\x9b\\xff.raw: is a FIFO (named pipe)" in lines[0]
+
+
+def test_first_hit_line_escaped(corpus: dict[str, Case], tmp_path: Path) -> None:
+    """--first-hit prints the matched file's path: here a folder named with an OSC title sequence and a BEL."""
+    found = case(corpus, "hostile_names")
+    assert found.evidence is not None
+    (tmp_path / "inner.md5").write_text(hashlib.md5(b"inner\n").hexdigest() + "\n")
+    proc = run_bytes("scan", found.evidence, "-o", tmp_path / "out", "-H", tmp_path / "inner.md5", "--first-hit",
+                     "-j", "1")
+    assert proc.returncode == 0, proc.stderr
+    text = assert_clean_terminal(proc.stderr)
+    assert "FIRST HIT /dir\\x1b]0;title\\x07/inner\\xff.txt" in text, text
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("plain name.raw", "plain name.raw"),
+    ("e\x1b[2J", "e\\x1b[2J"),
+    ("[red]x[/]", "[red]x[/]"),  # shown as written, not taken as markup
+    ("bad\udcff", "bad\\xff"),
+    ("c1\x9b", "c1\\u009b"),
+    ("del\x7f", "del\\x7f"),
+    ("rtl\u202eexe.jpg", "rtl\\u202eexe.jpg"),
+    ("back\\slash\x07", "back\\\\slash\\x07"),  # a literal backslash doubled once anything was escaped
+])
+def test_terminal_safe(text: str, shown: str) -> None:
+    """What the examiner sees once rich has rendered the escaped text."""
+    from rich.console import Console
+
+    from triage.textsafe import terminal_safe
+
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None, highlight=False).print(terminal_safe(text), end="")
+    assert out.getvalue() == shown

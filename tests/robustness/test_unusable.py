@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.make_corpus import Case
-from tests.robustness.conftest import assert_one_line_error, case, triage
+from tests.robustness.conftest import ROOT, assert_one_line_error, case, triage
 from triage.errors import EvidenceError
 from triage.evidence import open_evidence
 from triage.scan import ScanSettings, scan_device
@@ -102,3 +104,74 @@ def test_archive_kind(head: bytes, kind: str | None) -> None:
 
     found = archive_kind(head)
     assert (found is None) if kind is None else (found is not None and kind in found)
+
+
+# ---- links and special files (issue 12 item 6): exit 3 and one line, never a hang ------------------------------
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    """Build one evidence path that is not a usable file: links that loop or dangle, a FIFO, a socket."""
+    path = tmp_path / f"{kind}.raw"
+    if kind == "loop":
+        os.symlink(path.name, path)
+    elif kind == "ring":
+        os.symlink("ring-b.raw", path)
+        os.symlink(path.name, tmp_path / "ring-b.raw")
+    elif kind == "dangling":
+        os.symlink("nowhere.raw", path)
+    elif kind == "dir_link":
+        (tmp_path / "folder").mkdir()
+        os.symlink("folder", path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+    return path
+
+
+SPECIAL = [("loop", "symlink loop"), ("ring", "symlink loop"), ("dangling", "broken symlink"),
+           ("dir_link", "is a directory"), ("fifo", "is a FIFO (named pipe), not an evidence file"),
+           ("socket", "is a socket, not an evidence file")]
+
+
+@pytest.mark.parametrize(("kind", "message"), SPECIAL)
+def test_special_evidence_exit_3(tmp_path: Path, kind: str, message: str) -> None:
+    path = _special(tmp_path, kind)
+    proc = triage("scan", path, "-o", tmp_path / "out", "-j", "1", timeout=60)  # a FIFO opened would hang here
+    assert_one_line_error(proc, path.name, message)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_character_device_refused(tmp_path: Path) -> None:
+    """/dev/zero never ends: character devices are refused; block devices (a write-blocked disk) are evidence."""
+    proc = triage("scan", "/dev/zero", "-o", tmp_path / "out", timeout=60)
+    assert_one_line_error(proc, "/dev/zero", "is a character device, not an evidence file")
+
+
+@pytest.mark.parametrize(("first", "fifo"), [("disk.001", "disk.002"), ("disk.E01", "disk.E02")])
+def test_fifo_segment_refused(tmp_path: Path, first: str, fifo: str) -> None:
+    """A FIFO named like the next segment of a set would block the open of the whole set."""
+    source = "usb.raw" if first.endswith(".001") else "usb.E01"
+    shutil.copyfile(ROOT / "fixtures/images" / source, tmp_path / first)
+    os.mkfifo(tmp_path / fifo)
+    proc = triage("scan", tmp_path / first, "-o", tmp_path / "out", "-j", "1", timeout=60)
+    assert_one_line_error(proc, fifo, "is a FIFO (named pipe)")
+
+
+def test_loop_among_images_does_not_stop_the_others(tmp_path: Path) -> None:
+    loop = _special(tmp_path, "loop")
+    shutil.copyfile(ROOT / "fixtures/images/phone.raw", tmp_path / "phone.raw")
+    proc = triage("scan", loop, tmp_path / "phone.raw", "-o", tmp_path / "out", "-j", "1", timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert "loop.raw: symlink loop" in proc.stderr and "internal error" not in proc.stderr
+    assert (tmp_path / "out/phone/summary.json").exists()
+
+
+def test_looping_output_folder_is_a_usage_error(tmp_path: Path) -> None:
+    os.symlink("out-b", tmp_path / "out-a")
+    os.symlink("out-a", tmp_path / "out-b")
+    shutil.copyfile(ROOT / "fixtures/images/phone.raw", tmp_path / "phone.raw")
+    proc = triage("scan", tmp_path / "phone.raw", "-o", tmp_path / "out-a" / "x", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "symlink loop" in proc.stderr and "internal error" not in proc.stderr

@@ -1,7 +1,8 @@
 """The body of ``triage case``: run the case with a progress display on stderr, print the outcome, exit code.
 
 No click here (cli.py owns the command line); rich is only used for the examiner's terminal. Library errors
-(TriageError) propagate to the caller, which turns them into one line and an exit code.
+(TriageError) propagate to the caller, which turns them into one line and an exit code. Every device name, path
+and reason is printed through ``terminal_safe``: they come from the evidence (escape sequences, rich markup).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rich.progress import (
 from rich.table import Table
 
 from triage.case.runner import CaseEvent, CaseResult, CaseSettings, run_case
+from triage.textsafe import from_json_safe
+from triage.textsafe import terminal_safe as safe
 
 
 class CaseProgressView:
@@ -49,9 +52,9 @@ class CaseProgressView:
             if not event.devices_total:
                 p.update(self.overall, completed=1)
         elif event.kind == "reused":
-            self.console.print(f"[green]done earlier[/] {event.device}", highlight=False)
+            self.console.print(f"[green]done earlier[/] {safe(event.device)}", highlight=False, soft_wrap=True)
         elif event.kind == "start" and event.device:
-            self.tasks[event.device] = p.add_task(event.device, total=None, files=0, hits=0)
+            self.tasks[event.device] = p.add_task(safe(event.device), total=None, files=0, hits=0)
         elif event.kind == "listed" and event.device in self.tasks:
             p.update(self.tasks[event.device], total=event.total_bytes, completed=0)
         elif event.kind == "advance" and event.device in self.tasks:
@@ -63,9 +66,9 @@ class CaseProgressView:
             if self.overall is not None:
                 p.update(self.overall, completed=event.devices_finished)
             style = {"done": "green", "failed": "bold red", "interrupted": "yellow"}[event.kind]
-            where = f" on {event.host}" if event.host else ""
-            why = f": {event.reason}" if event.reason else ""
-            self.console.print(f"[{style}]{event.kind}[/] {event.device}{where}{why}", highlight=False,
+            where = f" on {safe(event.host)}" if event.host else ""
+            why = f": {safe(event.reason)}" if event.reason else ""
+            self.console.print(f"[{style}]{event.kind}[/] {safe(event.device)}{where}{why}", highlight=False,
                                soft_wrap=True)
 
 
@@ -84,24 +87,26 @@ def run_case_command(case_dir: Path, out: Path, hashsets: list[str], jobs: int =
 
 def print_case(result: CaseResult, err: Console) -> None:
     """The end-of-run table: one row per device, then what was skipped and where the reports are."""
-    table = Table(title=f"case {result.discovery.root}", title_justify="left")
+    table = Table(title=f"case {safe(result.discovery.root)}", title_justify="left")
     for col in ("device", "status", "evidence", "verification", "files", "matched", "by category"):
         table.add_column(col, justify="right" if col in ("files", "matched") else "left")
     for d in result.devices:
         counts = d.get("counts") or {}
-        cats = ", ".join(f"{k}: {v}" for k, v in (d.get("matches_by_category") or {}).items())
+        cats = ", ".join(f"{safe(k)}: {v}" for k, v in (d.get("matches_by_category") or {}).items())
         status = {"done": "[green]done[/]", "failed": "[bold red]failed[/]"}.get(d["status"], d["status"])
         if d["name"] in result.reused:
             status += " (earlier)"
-        table.add_row(d["name"], status, d["relpath"], d.get("verification") or "-", str(counts.get("files", "-")),
+        table.add_row(safe(d["name"]), status, safe(from_json_safe(d["relpath"])), safe(d.get("verification") or "-"),
+                      str(counts.get("files", "-")),
                       str(counts.get("matched", "-")), cats)
     err.print(table)
     for name, reason in result.failed.items():
-        err.print(f"[bold red]failed[/] {name}: {reason}", soft_wrap=True, highlight=False)
+        err.print(f"[bold red]failed[/] {safe(name)}: {safe(from_json_safe(reason))}", soft_wrap=True, highlight=False)
     skipped = result.discovery.skipped
     if skipped:
         err.print(f"not taken as evidence: {len(skipped)} (listed in case.json)")
         for s in skipped:
             if s.error:
-                err.print(f"[bold red]could not examine[/] {s.path}: {s.reason}", soft_wrap=True, highlight=False)
-    err.print(f"case summary: {result.case_json}  {result.case_html}", highlight=False, soft_wrap=True)
+                err.print(f"[bold red]could not examine[/] {safe(s.path)}: {safe(s.reason)}", soft_wrap=True,
+                          highlight=False)
+    err.print(f"case summary: {safe(result.case_json)}  {safe(result.case_html)}", highlight=False, soft_wrap=True)

@@ -13,6 +13,7 @@ a multiple of 512 bytes (a sector). Anything else is skipped with the reason.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from triage.case.classify import Kind, classify
 from triage.errors import UsageError
+from triage.evidence.detect import special_kind
+from triage.textsafe import visible_text
 
 _SPLIT_RAW = re.compile(r"^(?P<stem>.+)\.(?P<num>\d{3})$")
 _EWF_EXT = re.compile(r"^(?:[EeLs](?:\d{2}|[A-Za-z]{2})|[EeLl]x(?:\d{2}|[A-Za-z]{2}))$")
@@ -134,15 +137,18 @@ def _walk(root: Path, exclude: Path | None, skipped: list[Skipped]) -> list[_Fil
                 skipped.append(Skipped(rel, f"broken symlink to {os.readlink(path)}", error=True))
                 continue
             except OSError as exc:
-                skipped.append(Skipped(rel, f"cannot stat ({exc.strerror or exc})", error=True))
+                if exc.errno == errno.ELOOP:  # a link to itself (or a ring of links): nothing lies behind it
+                    skipped.append(Skipped(rel, "symlink loop (nothing behind it)"))
+                else:
+                    skipped.append(Skipped(rel, f"cannot stat ({exc.strerror or exc})", error=True))
                 continue
             link = via_link or entry.is_symlink()
             if stat.S_ISDIR(st.st_mode):
                 (linked if link else real).append((path, link))
             elif stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode):
                 candidates.setdefault((st.st_dev, st.st_ino), []).append((link, rel, path, _size(path, st)))
-            else:
-                skipped.append(Skipped(rel, "not a regular file (fifo, socket or character device)"))
+            else:  # never opened: a FIFO would block the walk forever
+                skipped.append(Skipped(rel, f"not evidence: {special_kind(st.st_mode)}"))
     files: list[_File] = []
     for seen in candidates.values():
         seen.sort()
@@ -253,9 +259,15 @@ def _split_ext(name: str) -> tuple[str, str]:
 
 
 def base_name(path: Path) -> str:
-    """The output folder name ``triage scan`` would use: the first file's name without its extension."""
+    """The output folder name ``triage scan`` would use: the first file's name without its extension.
+
+    Hidden characters (controls, bidi overrides) and undecodable bytes become their visible escape with ``_``
+    for the backslash (``bad\\xff.raw`` -> ``bad_xff``), so the folder name is valid UTF-8 for the store and the
+    reports and harmless on a terminal; uniqueness is kept by ``_name_devices``.
+    """
     stem, _ext = _split_ext(path.name)
-    stem = stem.lstrip(".").replace("/", "_").replace("\\", "_").strip()
+    stem = stem.lstrip(".").replace("/", "_").replace("\\", "_")
+    stem = visible_text(stem).replace("\\", "_").strip()
     return stem or "device"
 
 

@@ -7,6 +7,12 @@ writes it (workers, local or on Dask, return results to it), so there is never w
 Per-file records stay in each device's ``files.jsonl`` (the store keeps its path, sha256 and line count); the
 store copies the matches out of it, because those are what a case-level question ("which devices hold
 category A?") needs.
+
+Names from the case directory (relative paths, segment paths, skipped files, reasons quoting them) may hold
+bytes that are not UTF-8 (surrogates from ``surrogateescape``), which SQLite text cannot carry. They are kept in
+their ``records.json_safe`` form (``\\xNN`` for a raw byte, a literal backslash doubled), which is reversible
+(``db_path`` / ``from_db``) and is also how case.json shows them. Schema 2 is that rule; a schema-1 store (raw
+text, which could not hold such bytes) is converted on open by doubling its backslashes.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from triage.case.discover import Device, Skipped
+from triage.records import json_safe
+from triage.textsafe import from_json_safe
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("pending", "running", "done", "failed", "interrupted")
 
 _SCHEMA = """
@@ -66,8 +74,11 @@ class CaseStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
-        with self.tx():
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        with self.tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is not None and row["value"] == "1":
+                _upgrade_from_1(db)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.db.close()
@@ -97,7 +108,8 @@ class CaseStore:
             cur = db.execute(
                 "INSERT INTO runs (started, host, pid, mode, scheduler, jobs, command, settings, status) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running')",
-                (now(), platform.node(), os.getpid(), mode, scheduler, jobs, json.dumps(command), settings))
+                (now(), platform.node(), os.getpid(), mode, scheduler, jobs,
+                 json.dumps([json_safe(arg) for arg in command]), settings))
             return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, status: str, exit_code: int) -> None:
@@ -123,28 +135,29 @@ class CaseStore:
 
     def known_names(self) -> dict[str, str]:
         """First file's relative path -> device name, from earlier runs (names never change once given)."""
-        return {r["relpath"]: r["name"] for r in self.db.execute("SELECT relpath, name FROM devices")}
+        return {from_db(r["relpath"]): r["name"] for r in self.db.execute("SELECT relpath, name FROM devices")}
 
     def sync_devices(self, devices: Iterable[tuple[Device, str]], skipped: list[Skipped]) -> None:
         """Record what discovery found: new devices pending, changed evidence pending again, gone ones absent."""
         with self.tx() as db:
             db.execute("UPDATE devices SET present=0")
             for dev, identity in devices:
-                row = db.execute("SELECT identity, status FROM devices WHERE relpath=?", (dev.relpath,)).fetchone()
-                paths = json.dumps([str(p) for p in dev.paths])
+                relpath = db_path(dev.relpath)
+                row = db.execute("SELECT identity, status FROM devices WHERE relpath=?", (relpath,)).fetchone()
+                paths = json.dumps([db_path(str(p)) for p in dev.paths])
                 if row is None:
                     db.execute("INSERT INTO devices (name, relpath, paths, format, size, identity) "
-                               "VALUES (?, ?, ?, ?, ?, ?)", (dev.name, dev.relpath, paths, dev.kind, dev.size,
+                               "VALUES (?, ?, ?, ?, ?, ?)", (dev.name, relpath, paths, dev.kind, dev.size,
                                                              identity))
                     continue
                 db.execute("UPDATE devices SET present=1, paths=?, format=?, size=? WHERE relpath=?",
-                           (paths, dev.kind, dev.size, dev.relpath))
+                           (paths, dev.kind, dev.size, relpath))
                 if row["identity"] != identity:
                     db.execute("UPDATE devices SET identity=?, status='pending', reason='evidence changed since "
-                               "the last run' WHERE relpath=?", (identity, dev.relpath))
+                               "the last run' WHERE relpath=?", (identity, relpath))
             db.execute("DELETE FROM skipped")
             db.executemany("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?)",
-                           [(s.path, s.reason, int(s.error)) for s in skipped])
+                           [(db_path(s.path), db_path(s.reason), int(s.error)) for s in skipped])
 
     def device(self, name: str) -> dict[str, Any]:
         row = self.db.execute("SELECT * FROM devices WHERE name=?", (name,)).fetchone()
@@ -182,7 +195,7 @@ class CaseStore:
             db.execute("DELETE FROM matches WHERE device=?", (name,))
             db.execute("UPDATE devices SET status=?, reason=?, run_id=?, finished=?, out_dir=NULL, "
                        "files_jsonl_sha256=NULL, verification=NULL, counts=NULL, matches_by_category=NULL, "
-                       "summary=NULL WHERE name=?", (status, " ".join(reason.split()), run_id, now(), name))
+                       "summary=NULL WHERE name=?", (status, db_path(" ".join(reason.split())), run_id, now(), name))
 
     def mark_done(self, name: str, run_id: int, out_dir: Path, host: str | None = None) -> None:
         """Read the device's finished output (already renamed into place) and store it, matches included.
@@ -208,13 +221,34 @@ class CaseStore:
                 "UPDATE devices SET status='done', reason=NULL, run_id=?, finished=?, host=COALESCE(?, host), "
                 "out_dir=?, files_jsonl_sha256=?, verification=?, counts=?, matches_by_category=?, summary=? "
                 "WHERE name=?",
-                (run_id, now(), host, str(out_dir), digest.hexdigest(), ev.get("verification"),
+                (run_id, now(), host, db_path(str(out_dir)), digest.hexdigest(), ev.get("verification"),
                  json.dumps(summary.get("counts", {})), json.dumps(summary.get("matches_by_category", {})),
                  json.dumps(_short_summary(summary)), name))
 
     def matches(self, device: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM matches" + (" WHERE device=?" if device else "") + " ORDER BY device, path, hashset"
         return [dict(r) for r in self.db.execute(sql, (device,) if device else ())]
+
+
+def db_path(text: str) -> str:
+    """A name or a text quoting names, as the store and case.json keep it (see the module docstring)."""
+    return json_safe(text)
+
+
+def from_db(text: str) -> str:
+    """Invert ``db_path``: the exact name again, raw bytes as surrogates (``records.decode_name`` form)."""
+    return from_json_safe(text)
+
+
+def _upgrade_from_1(db: sqlite3.Connection) -> None:
+    """Schema 1 kept names raw; it could not hold undecodable bytes, so doubling backslashes is the whole change."""
+    rows = db.execute("SELECT name, relpath, paths, reason, out_dir FROM devices").fetchall()
+    for r in rows:
+        paths = json.dumps([db_path(p) for p in json.loads(r["paths"] or "[]")])
+        db.execute("UPDATE devices SET relpath=?, paths=?, reason=?, out_dir=? WHERE name=?",
+                   (db_path(r["relpath"]), paths, r["reason"] and db_path(r["reason"]),
+                    r["out_dir"] and db_path(r["out_dir"]), r["name"]))
+    db.execute("DELETE FROM skipped")  # rewritten by the next discovery
 
 
 def _match_rows(device: str, record: dict[str, Any]) -> list[tuple[Any, ...]]:

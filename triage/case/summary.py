@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,10 @@ from jinja2 import Environment
 
 from triage import TOOL_NAME, __version__
 from triage.case.store import CaseStore, now
+from triage.records import json_safe
+from triage.textsafe import visible_text
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 COUNT_KEYS = ("files", "deleted", "pictures", "videos", "errors", "matched", "known", "unknown_pictures", "bytes")
 
@@ -45,11 +50,11 @@ def case_summary(store: CaseStore, case_dir: Path, out_root: Path, run_id: int) 
     totals["devices_with_matches"] = sum(1 for d in devices if d["counts"].get("matched"))
     totals["matches_by_category"] = dict(sorted(categories.items()))
     totals["verification"] = dict(sorted(verification.items()))
-    return {
+    return _no_surrogates({
         "tool": {"name": TOOL_NAME, "version": __version__},
         "generated": now(),
-        "case_dir": str(case_dir),
-        "out": str(out_root),
+        "case_dir": json_safe(str(case_dir)),
+        "out": json_safe(str(out_root)),
         "run": {k: run.get(k) for k in ("id", "started", "host", "mode", "scheduler", "jobs")}
         | {"command": json.loads(run.get("command") or "[]")},
         "runs": len(store.runs()),
@@ -60,7 +65,23 @@ def case_summary(store: CaseStore, case_dir: Path, out_root: Path, run_id: int) 
                      for d in devices if d["status"] != "done"],
         "skipped": store.skipped(),
         "absent": absent,
-    }
+    })
+
+
+def _no_surrogates(value: Any) -> Any:
+    """Every string that still holds a raw byte (a surrogate) in its ``json_safe`` form, so UTF-8 can carry it.
+
+    Why a last pass: names are escaped where they enter the store, but a value from elsewhere (a hash-set path
+    in the settings, an old run's command line) must not make the whole case.json unwritable. Escaped text has
+    no surrogates left, so nothing is escaped twice.
+    """
+    if isinstance(value, str):
+        return json_safe(value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_surrogates(v) for v in value]
+    return value
 
 
 def _device(row: dict[str, Any], store: CaseStore) -> dict[str, Any]:
@@ -97,7 +118,9 @@ def write_reports(store: CaseStore, case_dir: Path, out_root: Path, run_id: int)
     summary = case_summary(store, case_dir, out_root, run_id)
     json_path, html_path = out_root / "case.json", out_root / "case.html"
     _atomic(json_path, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
-    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    # finalize: hidden characters of names (ESC, bidi overrides) shown as escapes, as in report.html.
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                      finalize=lambda v: visible_text(v) if type(v) is str else v)
     env.filters["size"] = _human_size
     _atomic(html_path, env.from_string(TEMPLATE).render(case=summary))
     return json_path, html_path

@@ -182,6 +182,7 @@ def open_evidence(path: Path) -> Evidence:
         evidence = _open_ewf(path)
     elif fmt in ("raw", "split_raw"):
         paths = detect.split_raw_segments(path) if fmt == "split_raw" else [path]
+        detect.check_segments(paths)
         evidence = Evidence(paths, fmt, SegmentedFileReader(paths))
     elif fmt == "vmdk":
         evidence = Evidence([path], fmt, open_vmdk(path))
@@ -218,6 +219,7 @@ def _open_ewf(path: Path, segments: list[Path] | None = None) -> Evidence:
         except (OSError, ValueError):
             # A renamed single segment (``disk.bin``): libewf only globs E01-style names.
             segments = [path]
+        detect.check_segments(segments)
         orphans = detect.ewf_orphans(segments)
         if orphans:
             raise EvidenceError(

@@ -6,6 +6,7 @@ a single raw file). The extension is only used to find the sibling segments of a
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -50,25 +51,48 @@ def check_readable(path: Path) -> int:
     """Refuse what cannot be evidence before any library sees it; returns the file size.
 
     Why here: pyewf and friends give vague messages for a missing file, a directory or a zero-length file; the
-    examiner needs the name and the reason on one line.
+    examiner needs the name and the reason on one line. Only regular files and block devices (a write-blocked
+    disk) are evidence: a FIFO would block the first ``open`` forever, and a character device (``/dev/zero``)
+    or a socket has no end, so they are refused from ``stat`` alone, before anything opens them.
     """
     try:
         st = path.stat()
     except FileNotFoundError:
+        if path.is_symlink():
+            raise EvidenceError(f"{path}: broken symlink (its target does not exist)") from None
         raise EvidenceError(f"{path}: no such file") from None
     except PermissionError:
         raise EvidenceError(f"{path}: permission denied") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise EvidenceError(f"{path}: symlink loop (too many levels of symbolic links)") from None
         raise EvidenceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise EvidenceError(f"{path}: is a directory, not an evidence file")
     if not stat.S_ISREG(st.st_mode) and not stat.S_ISBLK(st.st_mode):
-        raise EvidenceError(f"{path}: not a regular file")
+        raise EvidenceError(f"{path}: is {special_kind(st.st_mode)}, not an evidence file")
     if not os.access(path, os.R_OK):
         raise EvidenceError(f"{path}: permission denied")
     if st.st_size == 0 and stat.S_ISREG(st.st_mode):
         raise EvidenceError(f"{path}: empty file")
     return st.st_size
+
+
+def check_segments(paths: list[Path]) -> None:
+    """``check_readable`` for every file of a set: a FIFO named ``x.002`` or ``x.E02`` would block its ``open``."""
+    for path in paths:
+        check_readable(path)
+
+
+def special_kind(mode: int) -> str:
+    """Name a file type that is not evidence, for the one-line refusal."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "an unknown file type"
 
 
 def read_head(path: Path, size: int = 512) -> bytes:
