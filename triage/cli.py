@@ -28,12 +28,13 @@ from rich.progress import (
 from rich.table import Table
 
 from triage import __version__
-from triage.errors import Interrupted, TriageError, UsageError
+from triage.errors import Interrupted, OutputError, TriageError, UsageError
 from triage.records import FileRecord
 from triage.textsafe import from_json_safe, terminal_safe
 
 err = Console(stderr=True, highlight=False)
 EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 2, 3, 4
+EXIT_OUTPUT = 6  # OutputError: output folder full or not writable (5 is case's "some devices failed")
 
 
 def run_guarded(debug: bool, action: Callable[[], int]) -> None:
@@ -125,11 +126,16 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                                 first_hit=first_hit, pictures_first=pictures_first,
                                 command=["triage", *sys.argv[1:]])
         worst = EXIT_OK
-        for image in images:
+        for number, image in enumerate(images):
             with ScanProgress(image.name) as bar:
                 try:
-                    target, summary = scan_device(image, out, settings, progress=bar.update)
+                    target, summary = scan_device(image, out, settings, progress=bar.update, replaced=_replaced)
                 except Interrupted:
+                    raise
+                except OutputError as exc:  # full or read-only: every further device would fail the same way
+                    rest = images[number + 1:]
+                    if rest:
+                        raise OutputError(f"{exc}; not scanned: {', '.join(str(p) for p in rest)}") from exc
                     raise
                 except TriageError as exc:
                     if len(images) == 1:
@@ -148,6 +154,11 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
         return worst
 
     run_guarded(debug, body)
+
+
+def _replaced(folder: Path) -> None:
+    """Say that a re-scan replaced the earlier results of the same evidence (never another evidence's)."""
+    err.print(f"replaced earlier results of the same evidence in {terminal_safe(folder)}", soft_wrap=True)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -43,3 +43,13 @@ class Interrupted(TriageError):
     """The examiner stopped the run (Ctrl-C); outputs are marked incomplete."""
 
     exit_code = 4
+
+
+class OutputError(TriageError):
+    """The results could not be written: output folder full, read-only or not permitted.
+
+    Its own exit code because the examiner fixes the output, not the evidence; the temporary output is removed
+    and no earlier result is replaced.
+    """
+
+    exit_code = 6

@@ -7,6 +7,7 @@ interrupted or killed scan never leaves a folder that looks complete.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -20,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from triage import TOOL_NAME, __version__, interrupts
-from triage.errors import EvidenceError, Interrupted, VolumeError
+from triage import TOOL_NAME, __version__, interrupts, outdir
+from triage.errors import EvidenceError, Interrupted, OutputError, VolumeError
 from triage.evidence import Evidence, detect, open_evidence
 from triage.evidence.detect import archive_kind
 from triage.filesystems import FileSystem, guess_signature, open_filesystem
@@ -219,15 +220,19 @@ def scan_device(
     settings: ScanSettings,
     progress: ProgressFn | None = None,
     name: str | None = None,
+    replaced: Callable[[Path], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Scan one evidence set into ``out_root/<name>/``; returns that folder and the summary.
 
-    ``name`` defaults to the evidence file name without its extension. Raises EvidenceError when the evidence
-    is unusable and Interrupted on Ctrl-C (after writing a partial summary marked incomplete into a folder
-    named ``<name>.incomplete``).
+    ``name`` defaults to the evidence file name without its extension, with ``-2``, ``-3``… when that folder
+    holds another evidence's results; a given ``name`` is used as is (``write_outputs``' ``fixed_name``).
+    Raises EvidenceError when the evidence is unusable, OutputError when the results cannot be written and
+    Interrupted on Ctrl-C (after writing a partial summary marked incomplete into ``<name>.incomplete``).
+    ``replaced`` is called with the folder when earlier results of the same evidence were replaced.
     """
     started = now()
     evidence = open_evidence(evidence_path)
+    fixed_name = name is not None
     name = name or device_name(evidence.paths[0])
     listing = Listing([], [], [])
     listed = False
@@ -261,7 +266,8 @@ def scan_device(
             if not listed:
                 listing.errors.append("interrupted while listing: volumes and files after this point are missing")
             summary = summarise(evidence, listing, settings, started, False, verification, "interrupted")
-            target = write_outputs(out_root, name, listing, summary, complete=False)
+            target = write_outputs(out_root, name, listing, summary, complete=False, fixed_name=fixed_name,
+                                   replaced=replaced)
             raise Interrupted(f"interrupted; partial results in {target}") from None
         except BaseException:
             work.close(cancel=True)
@@ -272,7 +278,8 @@ def scan_device(
         summary = summarise(evidence, listing, settings, started, not stopped, verification,
                             "first hit" if stopped else None)
         try:
-            target = write_outputs(out_root, name, listing, summary, complete=not stopped, pool=work.pool)
+            target = write_outputs(out_root, name, listing, summary, complete=not stopped, pool=work.pool,
+                                   fixed_name=fixed_name, replaced=replaced)
         finally:
             work.close(cancel=False)
     finally:
@@ -327,30 +334,73 @@ def _verification(evidence: Evidence, media: MediaPass, settings: ScanSettings) 
 
 def write_outputs(
     out_root: Path, name: str, listing: Listing, summary: dict[str, Any], complete: bool,
-    pool: Executor | None = None,
+    pool: Executor | None = None, *, fixed_name: bool = False, replaced: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write files.jsonl, summary.json and the reports into a temporary folder, then rename it into place.
 
     Why a folder rename: a run killed at any point leaves either the previous complete folder or none, never a
     folder whose files look complete but are not. ``pool``: idle worker processes that may render reports.
+
+    The folder is ``name`` (cut to the file system's name limit), or ``name-2``, ``name-3``… when ``name``
+    holds another evidence's results (``outdir.choose_name``); ``fixed_name`` (``triage case``, which keeps its
+    own names in case.sqlite) skips that choice. ``replaced`` is called with the folder when earlier results of
+    the same evidence were replaced. An OSError while writing becomes OutputError, the temporary folder removed.
     """
-    out_root.mkdir(parents=True, exist_ok=True)
-    name = safe_component(name)
-    final = out_root / (name if complete else f"{name}.incomplete")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=out_root))
-    rows = [record.to_json() for record, _ in listing.records]
-    with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(summary, fh, ensure_ascii=False, indent=2)
-        fh.write("\n")
-    write_reports(tmp, summary, rows, pool)
-    if final.exists():
-        old = out_root / f".{name}.old.{os.getpid()}"
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    full = base = safe_component(name)
+    tmp: Path | None = None
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        limit = outdir.name_limit(out_root)
+        base = outdir.fit(full, "", limit)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=out_root))
+        rows = [record.to_json() for record, _ in listing.records]
+        with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
+            json.dump(summary, fh, ensure_ascii=False, indent=2)
+            fh.write("\n")
+        write_reports(tmp, summary, rows, pool)
+        key = outdir.evidence_key(summary.get("evidence", {}).get("paths", []))
+        final, was_there = _move_into_place(tmp, out_root, full, key, limit, complete, fixed_name)
+        tmp = None
+    except OSError as exc:
+        raise outdir.output_error(exc, out_root, base) from exc
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if was_there and replaced is not None:
+        replaced(final)
     return final
+
+
+def _move_into_place(
+    tmp: Path, out_root: Path, full: str, key: tuple[str, ...], limit: int, complete: bool, fixed_name: bool
+) -> tuple[Path, bool]:
+    """Rename ``tmp`` to the device folder; returns it and whether earlier results (of this evidence) were there.
+
+    The name is chosen at the last moment and the rename refuses a non-empty folder, so a concurrent run that
+    took the name meanwhile (another evidence with the same stem) makes us choose again instead of replacing it.
+    """
+    for _attempt in range(100):
+        name = outdir.fit(full, "", limit) if fixed_name else outdir.choose_name(out_root, full, key, limit)
+        final = out_root / (name if complete else f"{name}.incomplete")
+        if os.path.lexists(final):
+            old = out_root / f".{name}.old.{os.getpid()}"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            try:
+                os.rename(tmp, final)
+            except BaseException:
+                os.replace(old, final)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+            return final, True
+        try:
+            os.rename(tmp, final)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            continue  # another run wrote this folder since we looked: choose again
+        return final, False
+    raise OutputError(f"output folder {out_root}: the folder for {full} kept changing while writing; not written")

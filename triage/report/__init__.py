@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,12 @@ def write_reports(
     for name in ON_WORKERS if pool is not None else ():
         with contextlib.suppress(RuntimeError):  # a shut-down or broken pool: rendered here below
             elsewhere[name] = pool.submit(write_report, out_dir, name)
-    paths = {name: atomic_write(out_dir / name, render(summary, records))
-             for name, render in REPORTS if name not in elsewhere}
+    try:
+        paths = {name: atomic_write(out_dir / name, render(summary, records))
+                 for name, render in REPORTS if name not in elsewhere}
+    except Exception:  # e.g. a full disk: the caller removes out_dir, so no worker may still be writing into it
+        wait(elsewhere.values())
+        raise
     for name, future in elsewhere.items():
         try:
             paths[name] = future.result()
