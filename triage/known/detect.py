@@ -3,7 +3,8 @@
 Why content, not the file name: sets arrive renamed by mail gateways, USB sticks and colleagues
 (``hashes.txt`` that is really VICS JSON, ``nsrl.db`` that is an RDS v3 database). The order of checks goes
 from the most distinctive signature to the least: SQLite magic, JSON, the hashdeep banner, a CSV header naming
-hash columns, and finally lines that start with a hex hash.
+hash columns, and finally lines that start with a hex hash. Only the first 64 KiB are read to decide; JSON is
+then streamed (``parse_vics``), never loaded whole.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ def _text(data: bytes | memoryview | mmap.mmap) -> str:
     return bytes(data).decode("utf-8", errors="replace")
 
 
+def _json_head(head: bytes) -> bool:
+    """True when a UTF-8 file's first non-blank character opens a JSON object or array (VICS)."""
+    if head.startswith(UTF8_BOM):
+        head = head[len(UTF8_BOM) :]
+    return head.decode("utf-8", errors="replace").lstrip()[:1] in ("{", "[")
+
+
 def parse_file(path: Path) -> ParsedSet:
     """Detect the format of a hash-set file and parse it.
 
@@ -73,6 +81,9 @@ def parse_file(path: Path) -> ParsedSet:
                 return parse_nsrl(path)
             if not head:
                 raise HashSetError(f"hash set is empty: {path}")
+            if _json_head(head):
+                handle.seek(0)
+                return parse_vics(handle)  # streamed from the file: bounded memory whatever its size
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             try:
                 return _parse_text(mapped, head)
@@ -94,8 +105,8 @@ def _parse_text(mapped: mmap.mmap, head: bytes) -> ParsedSet:
             head = data[:HEAD_BYTES]
         head_text = head.decode("utf-8", errors="replace")
         first = head_text.lstrip()[:1]
-        if first in ("{", "["):
-            return parse_vics(_text(data))
+        if first in ("{", "["):  # UTF-16 JSON (UTF-8 JSON is streamed from the file by parse_file)
+            return parse_vics(data)
         if head_text.lstrip().upper().startswith("%%%% HASHDEEP"):
             return parse_hashdeep(_text(data))
         lines = _meaningful_lines(head_text)

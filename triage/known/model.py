@@ -8,6 +8,7 @@ hash) plus one small integer per row naming its (category, label) pair, which is
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,7 +102,8 @@ class SetBuilder:
         self._tag_ids: dict[tuple[Category, str | None], int] = {(None, None): 0}
         self.tags: list[tuple[Category, str | None]] = [(None, None)]
         self._blocks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {a: [] for a in ALGORITHMS}
-        self._single: dict[str, tuple[bytearray, list[int]]] = {a: (bytearray(), []) for a in ALGORITHMS}
+        # One byte string and one uint32 array per algorithm: 4 bytes per tag, not a list's 8-byte pointers.
+        self._single: dict[str, tuple[bytearray, array[int]]] = {a: (bytearray(), array("I")) for a in ALGORITHMS}
         self.entries = 0
         self.tag_entries: list[int] = [0]
         self.warnings = Warnings()
@@ -142,14 +144,14 @@ class SetBuilder:
             self._blocks[algorithm].append((np.ascontiguousarray(keys, dtype=np.uint8), tags))
 
     def finish(self, fmt: str, role: str, info: dict[str, Any] | None = None) -> ParsedSet:
-        """Concatenate everything into a ParsedSet."""
+        """Concatenate everything into a ParsedSet (call once: the arrays share the builder's buffers)."""
         columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for alg in ALGORITHMS:
             blocks = list(self._blocks[alg])
             buf, tags = self._single[alg]
             if tags:
-                keys = np.frombuffer(bytes(buf), dtype=np.uint8).reshape(-1, WIDTH[alg])
-                blocks.append((keys, np.asarray(tags, dtype=np.uint32)))
+                keys = np.frombuffer(buf, dtype=np.uint8).reshape(-1, WIDTH[alg])  # no copy
+                blocks.append((keys, np.frombuffer(tags, dtype=np.uint32)))
             if blocks:
                 columns[alg] = (
                     np.concatenate([b[0] for b in blocks]) if len(blocks) > 1 else blocks[0][0],

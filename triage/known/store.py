@@ -117,16 +117,23 @@ def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 def build_arrays(parsed: ParsedSet) -> dict[str, np.ndarray]:
-    """All index arrays of a parsed set, keyed by file stem (``md5.keys``, ``pdq.mih_keys``...)."""
+    """All index arrays of a parsed set, keyed by file stem (``md5.keys``, ``pdq.mih_keys``...).
+
+    Consumes ``parsed.columns``: each column is released as soon as its index is built, so the peak is the
+    parsed hashes plus one column's index, not both copies of every column.
+    """
     arrays: dict[str, np.ndarray] = {}
     for alg in EXACT_ALGORITHMS:
-        if alg in parsed.columns and len(parsed.columns[alg][0]):
-            keys, tags = sort_unique(*parsed.columns[alg])
+        column = parsed.columns.pop(alg, None)
+        if column is not None and len(column[0]):
+            keys, tags = sort_unique(*column)
+            del column
             arrays[f"{alg}.keys"], arrays[f"{alg}.tags"] = keys, tags
             arrays[f"{alg}.fence"] = fence_of(keys)
     for alg in PERCEPTUAL_ALGORITHMS:
-        if alg in parsed.columns and len(parsed.columns[alg][0]):
-            for name, arr in build_perceptual(*parsed.columns[alg]).items():
+        column = parsed.columns.pop(alg, None)
+        if column is not None and len(column[0]):
+            for name, arr in build_perceptual(*column).items():
                 arrays[f"{alg}.{name}"] = arr
     return arrays
 
