@@ -297,6 +297,36 @@ def structured_hashset(draw: st.DrawFn) -> tuple[str, bytes]:
     return "gen.txt", body.encode()
 
 
+NESTING_DEPTHS = (63, 64, 65, 100, 1_000, 5_000, 100_000, 200_000)  # around the 64-level bound, and far past it
+
+
+@st.composite
+def nested_hashset(draw: st.DrawFn) -> tuple[str, bytes]:
+    """VICS-shaped JSON nested very deep (issue 12: 200,000-deep arrays raised RecursionError).
+
+    The deep part sits at the top, as a ``value`` item, in ``MediaFiles``, ``AlternativeHashes``, a Case's
+    ``Media`` list or a header member; it is made of arrays, objects or both, closed or cut off (unbalanced).
+    """
+    depth = draw(st.sampled_from(NESTING_DEPTHS))
+    kind = draw(st.sampled_from(["arrays", "objects", "mixed", "media-files"]))
+    closed = draw(st.booleans())
+    leaf = json.dumps({"MD5": "d41d8cd98f00b204e9800998ecf8427e", "Category": 1})
+    opener, closer = {"arrays": ("[", "]"), "objects": ('{"x": ', "}"), "mixed": ('[{"x": ', "}]"),
+                      "media-files": ('{"MediaFiles": [', "]}")}[kind]
+    deep = opener * depth + leaf + (closer * depth if closed else "")
+    context = '"@odata.context": "http://x/DataModels/2.0.xml/UK/$metadata#Media"'
+    place = draw(st.sampled_from(["top", "value", "item", "alternatives", "case", "header"]))
+    text = {
+        "top": deep,
+        "value": f'{{{context}, "value": {deep}}}',
+        "item": f'{{{context}, "value": [{leaf}, {deep}]}}',
+        "alternatives": f'{{{context}, "value": [{{"MD5": "00", "AlternativeHashes": {deep}}}]}}',
+        "case": f'{{"odata.metadata": "DataModels/1.3.xml#Cases", "value": [{{"Media": [{leaf}, {deep}]}}]}}',
+        "header": f'{{"junk": {deep}, {context}, "value": [{leaf}]}}',
+    }[place]
+    return "deep.json", text.encode()
+
+
 # ---------------------------------------------------------------- recipes
 
 

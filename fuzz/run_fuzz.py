@@ -38,6 +38,7 @@ from fuzz.harness import (  # noqa: E402
     damaged,
     evidence_seeds,
     hashset_seeds,
+    nested_hashset,
     patch_from,
     random_file,
     structured_hashset,
@@ -61,7 +62,8 @@ def strategy_for(target: str, cache: Path = CACHE) -> st.SearchStrategy[tuple[st
         seeds = evidence_seeds(cache / "evidence")
         return st.one_of(damaged(seeds), damaged(seeds), damaged(seeds), random_file(sorted(seeds)))
     seeds = hashset_seeds(cache / "hashset")
-    return st.one_of(damaged(seeds), damaged(seeds), structured_hashset(), random_file(sorted(seeds)))
+    return st.one_of(damaged(seeds), damaged(seeds), structured_hashset(), nested_hashset(),
+                     random_file(sorted(seeds)))
 
 
 def fuzz_round(target: str, worker: Worker, known: set[str], examples: int, seed: int | None,

@@ -107,6 +107,20 @@ def test_oversized_item_and_junk_are_refused(tmp_path: Path) -> None:
         parse_file(tmp_path / "categories.json")
 
 
+def test_csv_and_hashdeep_rows_over_the_csv_field_limit_are_warnings(tmp_path: Path) -> None:
+    """Found by the fuzz harness's nested inputs: ``csv.Error`` (a field over 128 KiB) escaped the parsers."""
+    big = "x" * 200_000
+    other = "0cc175b9c0f1b6a831c399e269772661"
+    (tmp_path / "set.csv").write_text(f"md5,name\n{MD5},{big}\n{other},b\n")
+    parsed = parse_file(tmp_path / "set.csv")
+    assert parsed.entries == 1
+    assert parsed.warnings == ["line 2: not a CSV row (field larger than field limit (131072))"]
+    (tmp_path / "hashdeep.txt").write_text(f'%%%% HASHDEEP-1.0\n%%%% size,md5,filename\n1,{MD5},"{big}"\n1,{other},a\n')
+    parsed = parse_file(tmp_path / "hashdeep.txt")
+    assert parsed.entries == 1
+    assert parsed.warnings == ["line 3: not a CSV row (field larger than field limit (131072))"]
+
+
 def test_case_larger_than_the_item_bound_is_streamed(tmp_path: Path) -> None:
     """A VICS 1.x Case holding 10,000 Media (~2 MB) is walked item by item, with the same result as small ones."""
     media = [

@@ -58,7 +58,10 @@ def csv_columns(header_line: str) -> tuple[str, dict[int, str]] | None:
     delimiter = max(_DELIMITERS, key=header_line.count)
     if header_line.count(delimiter) == 0:
         delimiter = ","
-    cells = next(csv.reader([header_line], delimiter=delimiter), [])
+    try:
+        cells = next(csv.reader([header_line], delimiter=delimiter), [])
+    except csv.Error:  # e.g. a field over the csv module's 128 KiB limit: not a CSV header
+        return None
     columns: dict[int, str] = {}
     for index, cell in enumerate(cells):
         name = _ALIASES.get(_norm(cell))
@@ -67,6 +70,21 @@ def csv_columns(header_line: str) -> tuple[str, dict[int, str]] | None:
     if not any(name in ALGORITHMS for name in columns.values()):
         return None
     return delimiter, columns
+
+
+def _safe_rows(reader: Iterator[list[str]]) -> Iterator[list[str] | csv.Error]:
+    """The reader's rows, with a row the csv module refuses (a field over 128 KiB, a NUL) as its error.
+
+    Why: ``csv.Error`` is not a ``HashSetError``; one hostile row must be a warning, not an internal error.
+    The reader starts afresh on the next line after an error.
+    """
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
 
 
 def _meaningful(text: str) -> Iterator[tuple[int, str]]:
@@ -95,7 +113,10 @@ def parse_csv(text: str) -> ParsedSet:
     delimiter, columns = found
     numbers = [number for number, _ in lines[1:]]
     rows = csv.reader((line for _, line in lines[1:]), delimiter=delimiter)
-    for line_no, row in zip(numbers, rows, strict=False):
+    for line_no, row in zip(numbers, _safe_rows(rows), strict=False):
+        if isinstance(row, csv.Error):
+            builder.warnings.add(f"line {line_no}: not a CSV row ({row})")
+            continue
         values = {name: (row[i].strip() if i < len(row) else "") for i, name in columns.items()}
         decoded: dict[str, bytes] = {}
         problem = None
@@ -146,7 +167,10 @@ def parse_hashdeep(text: str) -> ParsedSet:
         if not columns:
             builder.warnings.add(f"line {line_no}: data before the %%%% column header")
             continue
-        cells = next(csv.reader(io.StringIO(line)), [])
+        cells = next(_safe_rows(csv.reader(io.StringIO(line))), [])
+        if isinstance(cells, csv.Error):
+            builder.warnings.add(f"line {line_no}: not a CSV row ({cells})")
+            continue
         if len(cells) > width:  # unquoted commas in the file name: keep the leading columns
             cells = [*cells[: width - 1], ",".join(cells[width - 1 :])]
         if len(cells) < width:
