@@ -195,6 +195,7 @@ def summarise(
         "matches_by_hashset": dict(sorted(by_set.items())),
         "hashsets": hs.describe() if hs else [],
         "thresholds": hs.thresholds if hs else {},
+        "limits": [dict(entry) for fs in listing.filesystems for entry in getattr(fs, "limits", ())],
         "errors": list(listing.errors),
     })
 

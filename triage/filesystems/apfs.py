@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from triage.defaults import MAX_DEPTH, walk_time_budget
 from triage.errors import ReadError, VolumeError
 from triage.evidence.readers import Reader, one_line
+from triage.filesystems.walking import record_limit
 from triage.records import FileRecord, Locator
 from triage.signatures import APFS_MAGIC
 
 __all__ = ["APFS_MAGIC", "ApfsFileSystem"]
 RESOURCE_FORK = "com.apple.ResourceFork"
 CHUNK = 1 << 20
-MAX_DEPTH = 256
 _S_IFMT = 0o170000
 _S_IFREG = 0o100000
 _S_IFDIR = 0o040000
@@ -90,7 +92,9 @@ class ApfsFileSystem:
     kind = "apfs"
     name = "apfs"
 
-    def __init__(self, reader: Reader, offset: int, size: int, volume: int | None) -> None:
+    def __init__(
+        self, reader: Reader, offset: int, size: int, volume: int | None, time_budget: float | None = None
+    ) -> None:
         import pyfsapfs
 
         self._slice = MediaSlice(reader, offset, size)
@@ -104,6 +108,8 @@ class ApfsFileSystem:
         self.volume = volume
         self.label: str | None = None
         self.notes: list[str] = ["APFS: deleted files are not recovered (only allocated entries are listed)"]
+        self.limits: list[dict[str, Any]] = []  # what a bound stopped (summary.json ``limits``)
+        self.time_budget = walk_time_budget() if time_budget is None else time_budget
         self._volumes: dict[int, Any] = {}
         self._names: dict[int, str] = {}
         names = []
@@ -131,8 +137,10 @@ class ApfsFileSystem:
         """Yield every data fork and resource fork, volume by volume, paths as ``/<volume name>/...``.
 
         libfsapfs checks every B-tree node and raises on damage anywhere (a volume's root, a directory, one
-        entry's attributes): each failure becomes a note or an error on that record, and the walk goes on.
+        entry's attributes): each failure becomes a note or an error on that record, and the walk goes on. The
+        time budget is checked between entries; when spent, the walk stops and the cut is in notes and limits.
         """
+        deadline = time.monotonic() + self.time_budget
         for index, vol in sorted(self._volumes.items()):
             prefix = f"/{self._names[index]}" if self._multi else ""
             try:
@@ -158,6 +166,11 @@ class ApfsFileSystem:
                 seen.add(ident)
                 subdirs = []
                 for position, entry in enumerate(entries):
+                    if time.monotonic() > deadline:
+                        self.notes.append(f"walk time budget of {self.time_budget:g} s exceeded; walk stopped "
+                                          "(later streams not listed)")
+                        self._limit("walk time budget", self.time_budget, "walk stopped: later streams not listed")
+                        return
                     if entry is None:
                         self.notes.append(f"entry {position} of directory {path or '/'} missing")
                         continue
@@ -171,10 +184,15 @@ class ApfsFileSystem:
                         if depth < MAX_DEPTH:
                             subdirs.append((entry, child, depth + 1))
                         else:
-                            self.notes.append(f"directory depth cap {MAX_DEPTH} reached at {child}")
+                            self.notes.append(f"directory depth cap {MAX_DEPTH} reached at {child[:200]}...; "
+                                              "not entered")
+                            self._limit("directory depth cap", MAX_DEPTH, "directories this deep are not entered")
                     elif mode == _S_IFREG:
                         yield from self._streams(index, entry, child)
                 stack.extend(reversed(subdirs))
+
+    def _limit(self, limit: str, value: int | float, effect: str) -> None:
+        record_limit(self.limits, self.volume, self.name, limit, value, effect)
 
     def _streams(self, index: int, entry: Any, path: str) -> Iterator[FileRecord]:
         try:

@@ -7,20 +7,29 @@ that the listing and the hashing can run in different processes. Each process op
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytsk3
 
+from triage.defaults import (
+    MAX_DEPTH,
+    MAX_ENTRIES,
+    MAX_PATH_CHARS,
+    MAX_SIZE_FACTOR,
+    MAX_SPARSE_SIZE,
+    walk_time_budget,
+)
 from triage.errors import ReadError, VolumeError
-from triage.filesystems.tsk_runs import stream_runs
+from triage.filesystems.tsk_runs import read_pieces, sparse_layout, stored_bytes, stream_runs
+from triage.filesystems.walking import PathNode, path_of, record_limit
 from triage.records import FileRecord, Locator, decode_name
 
 CHUNK = 1 << 20
-MAX_DEPTH = 256
-MAX_ENTRIES = 5_000_000  # streams listed per file system before the walk stops (reported in notes)
-MAX_SIZE_FACTOR = 4  # a stream recorded as larger than 4x its volume is not read (sparse/compressed allowance)
+_EXT = ("ext2", "ext3", "ext4")
+Pending = tuple[int, PathNode, bool, int]  # a directory still to walk: (inode, path node, allocated, depth)
 
 FS_NAMES = {
     int(pytsk3.TSK_FS_TYPE_NTFS): "ntfs",
@@ -84,7 +93,9 @@ class TskFileSystem:
 
     kind = "tsk"
 
-    def __init__(self, img: pytsk3.Img_Info, offset: int, volume: int | None, size: int = 0) -> None:
+    def __init__(
+        self, img: pytsk3.Img_Info, offset: int, volume: int | None, size: int = 0, time_budget: float | None = None
+    ) -> None:
         try:
             self.fs = pytsk3.FS_Info(img, offset=offset)
         except TSK_ERRORS as exc:
@@ -96,66 +107,128 @@ class TskFileSystem:
         self.name = FS_NAMES.get(int(self.fs.info.ftype), f"tsk-{int(self.fs.info.ftype)}")
         self.label: str | None = None
         self.notes: list[str] = []
+        self.limits: list[dict[str, Any]] = []  # what a bound stopped (summary.json ``limits``)
+        self.time_budget = walk_time_budget() if time_budget is None else time_budget
+
+    def limit(self, limit: str, value: int | float, effect: str) -> None:
+        record_limit(self.limits, self.volume, self.name, limit, value, effect)
 
     def walk(self) -> Iterator[FileRecord]:
         """Yield one record per data stream, depth first, in directory order (TSK's order is stable).
 
-        Directory loops are guarded by remembering every directory inode entered (a second visit is noted);
-        TSK's virtual entries ($MBR, $FAT1, $OrphanFiles itself) are not user files and are left out, but the
-        orphans are walked.
+        Iterative by inode, never TSK's own recursive walk (it stops near 130 levels). Directory loops are
+        guarded by remembering every directory inode entered (a second visit is noted); TSK's virtual entries
+        ($MBR, $FAT1, $OrphanFiles itself) are not user files and are left out, but the orphans are walked. The
+        walk stops, and says so in the notes and ``limits``, at the enumeration cap, the path-text cap or the
+        time budget (checked between directory entries: one slow TSK call, such as loading a damaged inode's
+        block map, is not interrupted).
         """
         seen_dirs: set[int] = set()
-        listed = 0
+        listed = path_chars = 0
+        deadline = time.monotonic() + self.time_budget
         root = int(self.fs.info.root_inum)
         orphans = int(self.fs.info.last_inum)  # TSK's virtual $OrphanFiles directory
-        stack: list[tuple[int, str, bool, int]] = [(root, "", True, 0)]
+        stack: list[Pending] = [(root, None, True, 0)]
+        last: tuple[PathNode, str] = (None, "")
         while stack:
-            inode, parent, parent_alloc, depth = stack.pop()
+            if time.monotonic() > deadline:
+                self._out_of_time(len(stack))
+                return
+            inode, node, parent_alloc, depth = stack.pop()
+            parent = path_of(node, last)
+            last = (node, parent)
             if inode in seen_dirs:
                 self.notes.append(f"directory {parent} (inode {inode}) was already walked (directory loop or "
                                   "hard link); not entered again")
                 continue
             seen_dirs.add(inode)
             try:
-                directory = self.fs.open_dir(inode=inode)
-                entries = list(directory)
+                entries = iter(self.fs.open_dir(inode=inode))
             except TSK_ERRORS as exc:
                 self.notes.append(f"directory {parent or '/'} (inode {inode}) could not be read: {_last_line(exc)}")
                 continue
-            if self.name.startswith("ext") and inode != orphans and not any(_is_dot(e) for e in entries):
-                # Every ext directory block 0 starts with "." and "..": without them it was overwritten.
-                self.notes.append(f"directory {parent or '/'} (inode {inode}): first block overwritten or damaged "
-                                  "(no '.' entry); its entries may be missing")
-            subdirs = []
-            for entry in entries:
-                for item in self._entry(entry, parent, parent_alloc, depth):
+            subdirs: list[Pending] = []
+            dot = False
+            position = 0
+            while True:
+                if time.monotonic() > deadline:
+                    self._out_of_time(len(stack) + len(subdirs) + 1)
+                    return
+                try:
+                    entry = next(entries, None)
+                except TSK_ERRORS as exc:
+                    self.notes.append(f"directory {parent or '/'} (inode {inode}) could not be read past entry "
+                                      f"{position}: {_last_line(exc)}")
+                    break
+                if entry is None:
+                    break
+                position += 1
+                dot = dot or _is_dot(entry)
+                for item in self._entry(entry, node, parent, parent_alloc, depth):
                     if isinstance(item, tuple):
                         subdirs.append(item)
                         continue
                     listed += 1
+                    path_chars += len(item.path)
                     if listed > MAX_ENTRIES:
                         self.notes.append(f"enumeration cap of {MAX_ENTRIES} streams reached; walk stopped")
+                        self.limit("enumeration cap", MAX_ENTRIES, "walk stopped: later streams not listed")
                         return
-                    yield self._sane(item)
+                    if path_chars > MAX_PATH_CHARS:
+                        self.notes.append(f"path text cap of {MAX_PATH_CHARS} characters reached at {item.path[:200]}"
+                                          "...; walk stopped")
+                        self.limit("path text cap", MAX_PATH_CHARS, "walk stopped: later streams not listed")
+                        return
+                    yield item
+            if self.name.startswith("ext") and inode != orphans and not dot:
+                # Every ext directory block 0 starts with "." and "..": without them it was overwritten.
+                self.notes.append(f"directory {parent or '/'} (inode {inode}): first block overwritten or damaged "
+                                  "(no '.' entry); its entries may be missing")
             stack.extend(reversed(subdirs))
 
-    def _sane(self, record: FileRecord) -> FileRecord:
-        """Refuse to read a stream whose recorded size cannot be true for this volume (damaged metadata)."""
+    def _out_of_time(self, pending: int) -> None:
+        self.notes.append(f"walk time budget of {self.time_budget:g} s exceeded; walk stopped with {pending} "
+                          "directories not walked (later streams not listed)")
+        self.limit("walk time budget", self.time_budget,
+                   f"walk stopped with {pending} directories not walked: later streams not listed")
+
+    def _sane(self, record: FileRecord, source: Any) -> FileRecord:
+        """Refuse to read a stream whose recorded size cannot be true for this volume (damaged metadata).
+
+        A stream larger than ``MAX_SIZE_FACTOR`` x its volume is read only when the file system shows it sparse:
+        its holes are known, the bytes it stores fit in the volume, and its size is at most ``MAX_SPARSE_SIZE``
+        (hashing the holes as zeros is then bounded). A forged size has no such layout and is refused.
+        ``source``: the file as the walk opened it.
+        """
         limit = self.size * MAX_SIZE_FACTOR
-        if record.locator is not None and self.size and record.size > limit:
-            record.errors.append(f"recorded size {record.size} exceeds {MAX_SIZE_FACTOR}x the volume "
-                                 f"({self.size} bytes); content not read")
-            record.locator = None
+        if record.locator is None or not self.size or record.size <= limit:
+            return record
+        pieces = sparse_layout(self, record.locator, record.size, source)
+        stored = stored_bytes(pieces) if pieces is not None else 0
+        if pieces is not None and stored <= self.size and record.size <= MAX_SPARSE_SIZE:
+            record.notes.append(f"sparse stream: {stored} bytes stored, holes read as zeros")
+            return record
+        record.errors.append(f"recorded size {record.size} exceeds {MAX_SIZE_FACTOR}x the volume "
+                             f"({self.size} bytes); content not read")
+        record.locator = None
+        if pieces is not None and stored <= self.size:
+            self.limit("sparse stream size", MAX_SPARSE_SIZE,
+                       "sparse streams larger than this are not hashed (error on the record)")
+        else:
+            self.limit("recorded size over volume", MAX_SIZE_FACTOR,
+                       "streams recorded larger than this many times their volume, with no sparse layout, are "
+                       "not read (error on the record)")
         return record
 
     def _entry(
-        self, entry: Any, parent: str, parent_alloc: bool, depth: int
-    ) -> Iterator[FileRecord | tuple[int, str, bool, int]]:
+        self, entry: Any, node: PathNode, parent: str, parent_alloc: bool, depth: int
+    ) -> Iterator[FileRecord | Pending]:
         name_info = entry.info.name
         raw = name_info.name or b""
         if raw in (b".", b".."):
             return
-        path = f"{parent}/{decode_name(raw)}"
+        name = decode_name(raw)
+        path = f"{parent}/{name}"
         meta_addr = int(name_info.meta_addr)
         name_alloc = bool(int(name_info.flags) & _NAME_ALLOC)
         meta = entry.info.meta
@@ -176,8 +249,8 @@ class TskFileSystem:
             return
         meta_type = int(meta.type)
         if meta_type in (_VIRT_DIR, _VIRT) or int(name_info.type) in _NAME_VIRT:
-            if meta_type == _VIRT_DIR and raw == _ORPHAN_DIR and depth < MAX_DEPTH:
-                yield (meta_addr, path, False, depth + 1)
+            if meta_type == _VIRT_DIR and raw == _ORPHAN_DIR:
+                yield (meta_addr, (node, name), False, depth + 1)
             return
         allocated = name_alloc and bool(int(meta.flags) & _META_ALLOC) and parent_alloc
         if allocated and self.name == "ntfs" and int(name_info.meta_seq) != int(meta.seq):
@@ -190,9 +263,10 @@ class TskFileSystem:
         if meta_type == _DIR:
             yield from self._streams(source, meta, path, meta_addr, allocated, named_only=True)
             if depth >= MAX_DEPTH:
-                self.notes.append(f"directory depth cap {MAX_DEPTH} reached at {path}")
+                self.notes.append(f"directory depth cap {MAX_DEPTH} reached at {path[:200]}...; not entered")
+                self.limit("directory depth cap", MAX_DEPTH, "directories this deep are not entered")
             else:
-                yield (meta_addr, path, allocated, depth + 1)
+                yield (meta_addr, (node, name), allocated, depth + 1)
             return
         if meta_type == _REG:
             yield from self._streams(source, meta, path, meta_addr, allocated, named_only=False)
@@ -217,8 +291,8 @@ class TskFileSystem:
         times = meta_times(meta)
         if self.name not in ("ntfs", "hfs+"):
             if not named_only:
-                yield FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated, times=times,
-                                 locator=Locator("tsk", self.offset, inode))
+                yield self._sane(FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated,
+                                            times=times, locator=Locator("tsk", self.offset, inode)), source)
             return
         found = False
         try:
@@ -250,12 +324,12 @@ class TskFileSystem:
                 # e.g. NTFS $BadClus:$Bad: a volume-sized, entirely sparse stream with no data on disk.
                 record.locator = None
                 record.notes.append("sparse stream: no data stored on disk (not hashed)")
-            yield record
+            yield self._sane(record, source)
         # An NTFS file with no $DATA attribute (system index files, unused reserved MFT entries) has no data
         # stream to list; HFS+ files always have a data fork, even when TSK lists no attribute for it.
         if not found and not named_only and self.name == "hfs+":
-            yield FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated, times=times,
-                             locator=Locator("tsk", self.offset, inode))
+            yield self._sane(FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated,
+                                        times=times, locator=Locator("tsk", self.offset, inode)), source)
 
     def read_media(self, offset: int, size: int) -> bytes:
         """Bytes of the media under this file system (the image pytsk3 reads)."""
@@ -275,6 +349,16 @@ class TskFileSystem:
             handle = self.fs.open_meta(inode=locator.inode)
         except TSK_ERRORS as exc:
             raise ReadError(f"cannot open inode {locator.inode}: {_last_line(exc)}") from None
+        pieces = sparse_layout(self, locator, size) if self.name in _EXT else None
+        if pieces is not None:
+            try:
+                yield from read_pieces(self._img, pieces, CHUNK)
+            except TSK_ERRORS as exc:
+                raise ReadError(f"read failed: {_last_line(exc)}") from None
+            damage = self._damage(handle, locator)
+            if damage:
+                raise ReadError(f"content lies in damaged evidence: {'; '.join(damage)}")
+            return
         offset = 0
         while offset < size:
             want = min(CHUNK, size - offset)

@@ -14,17 +14,20 @@ the file's MFT record (fixups applied); when the attribute is not in the base re
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 import pytsk3
 
+from triage.errors import ReadError
 from triage.records import Locator
 
 if TYPE_CHECKING:
     from triage.filesystems.tsk import TskFileSystem
 
 Run = tuple[int, int, int]  # (offset in the stream, offset in the media, length), bytes
+Piece = tuple[int, int | None, int]  # (offset in the stream, offset in the media or None for a hole, length)
 
 # exFAT: TSK (4.11) reads a stream's whole data length from its clusters whatever its ValidDataLength (checked
 # with `icat` on camera.raw with one entry's ValidDataLength lowered to 1,000), so raw runs equal TSK's read.
@@ -33,8 +36,11 @@ _NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)
 _REFUSED = int(pytsk3.TSK_FS_ATTR_COMP) | int(pytsk3.TSK_FS_ATTR_ENC) | int(pytsk3.TSK_FS_ATTR_SPARSE)
 _RUN_REFUSED = (int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
                 | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_ENCRYPTED))
+_HOLE = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
+_NOT_PLAIN = int(pytsk3.TSK_FS_ATTR_COMP) | int(pytsk3.TSK_FS_ATTR_ENC)
 _DEFAULT = int(pytsk3.TSK_FS_ATTR_TYPE_DEFAULT)
 _ERRORS = (OSError, RuntimeError, ValueError, struct.error)
+_ZEROS = bytes(1 << 20)  # holes of sparse streams are fed from this one buffer, never allocated per hole
 _NTFS_GEOMETRY: WeakKeyDictionary[TskFileSystem, tuple[int, int, Any]] = WeakKeyDictionary()
 
 
@@ -56,6 +62,81 @@ def stream_runs(fs: TskFileSystem, locator: Locator, size: int) -> list[Run] | N
     except _ERRORS:
         return None
     return runs
+
+
+def sparse_layout(fs: TskFileSystem, locator: Locator, size: int, handle: Any = None) -> list[Piece] | None:
+    """The stream as data pieces on the media and holes, when it has at least one hole; else None.
+
+    Why: a legitimately sparse file may be far larger than its volume, and TSK (4.x) fails to read an ext4 hole
+    longer than the volume ("Invalid address in run (too large)": it checks the filler run's block numbers
+    against the volume's last block). Holes are known from the file system, so they are hashed as zeros
+    without reading. None when anything is unusual (resident, compressed or encrypted data, runs out of order,
+    not covering the size, a data run outside the volume): the stream is then judged and read as before.
+    ``handle``: the file already open (loading a damaged inode's block map again can take TSK seconds).
+    """
+    if size <= 0:
+        return None
+    try:
+        attr = _attribute(handle if handle is not None else fs.fs.open_meta(inode=locator.inode), locator)
+        if attr is None:
+            return None
+        flags = int(attr.info.flags)
+        if not flags & _NONRES or flags & _NOT_PLAIN or int(attr.info.size) != size:
+            return None
+        return _pieces(attr, int(fs.fs.info.block_size), fs.offset, fs.size, size)
+    except _ERRORS:
+        return None
+
+
+def _pieces(attr: Any, block: int, fs_offset: int, fs_size: int, size: int) -> list[Piece] | None:
+    pieces: list[Piece] = []
+    covered = 0
+    holes = False
+    for run in attr:
+        if covered >= size:
+            break  # ext2/3 list sparse runs past the end (the unused direct block pointers)
+        if int(run.offset) * block != covered:
+            return None
+        length = min(int(run.len) * block, size - covered)
+        if length <= 0:
+            return None
+        if int(run.flags) & _HOLE:
+            holes = True
+            pieces.append((covered, None, length))
+        elif int(run.flags):
+            return None  # encrypted or unknown run flags
+        else:
+            start = fs_offset + int(run.addr) * block
+            if start < fs_offset or start + length > fs_offset + fs_size:
+                return None
+            pieces.append((covered, start, length))
+        covered += length
+    return pieces if holes and covered == size else None
+
+
+def stored_bytes(pieces: list[Piece]) -> int:
+    """Bytes of the stream that lie on the media (the rest are holes)."""
+    return sum(length for _, start, length in pieces if start is not None)
+
+
+def read_pieces(img: Any, pieces: list[Piece], chunk: int) -> Iterator[bytes]:
+    """A sparse stream's content: data pieces read from the media image, holes given as zeros without reading.
+
+    Raises ReadError on a short read; the image's own errors (OSError, RuntimeError) are left to the caller.
+    """
+    chunk = min(chunk, len(_ZEROS))
+    for offset, start, length in pieces:
+        done = 0
+        while done < length:
+            want = min(chunk, length - done)
+            if start is None:
+                yield _ZEROS if want == len(_ZEROS) else _ZEROS[:want]
+            else:
+                data = bytes(img.read(start + done, want))
+                if len(data) != want:
+                    raise ReadError(f"short read at offset {offset + done}: {len(data)} of {want} bytes")
+                yield data
+            done += want
 
 
 def _attribute(handle: Any, locator: Locator) -> Any:
