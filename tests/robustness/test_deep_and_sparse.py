@@ -86,6 +86,15 @@ def test_depth_cap_recorded(deep: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert any(note.startswith("directory depth cap 100 reached at /d/d/") for note in summary["volumes"][0]["notes"])
 
 
+def test_path_text_cap_recorded(sparse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records hold their full paths in memory: past MAX_PATH_CHARS of path text the walk stops, recorded."""
+    monkeypatch.setattr(tsk, "MAX_PATH_CHARS", 15)  # "/small.txt" fits, "/sparse.bin" does not
+    _, summary = scan_device(sparse, tmp_path, ScanSettings(jobs=1))
+    assert [entry["limit"] for entry in summary["limits"]] == ["path text cap"]
+    assert summary["counts"]["files"] == 1
+    assert any(note.startswith("path text cap of 15 characters") for note in summary["volumes"][0]["notes"])
+
+
 def _sparse_digests() -> tuple[str, str]:
     """md5 and sha256 of the 300 MiB sparse file, fed in pieces (holes as zeros) like the file it was made from."""
     md5, sha256 = hashlib.md5(), hashlib.sha256()
