@@ -4,7 +4,7 @@ Why not ``json.load``: a 1M-item VICS export is ~350 MB of text that becomes gig
 document nested 200,000 deep makes the standard decoder raise ``RecursionError``. Here the caller walks the
 outer structure itself (``peek``/``expect``/``key``/``separator``: a few calls per item, no recursion) and
 hands each inner value to the standard library's C decoder (``JSONDecoder.raw_decode``) on a window of at most
-``chunk + 2 * max_value`` characters. Memory is bounded by the largest single value, and every value is
+``chunk + max_value`` characters. Memory is bounded by the largest single value, and every value is
 checked for size (``max_value`` characters) and depth (``max_depth``) before anyone walks it.
 """
 

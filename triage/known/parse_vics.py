@@ -49,6 +49,7 @@ Source = str | bytes | bytearray | memoryview | BinaryIO
 MAX_CATEGORIES = 4096
 MAX_UNUSED_NAMES = 64
 MAX_NAME = 64
+_CONTEXT_KEYS = ("@odata.context", "odata.metadata")
 
 
 def _short(text: str) -> str:
@@ -263,7 +264,9 @@ def parse_vics(source: Source) -> ParsedSet:
                 if process_now and sniffed is not None:
                     _add_item(builder, skipped, where, item, sniffed[1])
         else:
-            header[name] = stream.value()
+            value = stream.value()
+            if name in _CONTEXT_KEYS:  # the only members sniff_vics reads; others are checked, not kept
+                header[name] = value
     if not stream.at_end():
         raise stream.invalid()
     sniffed = sniff_vics({**header, "value": []}) if process_now is not None else None
