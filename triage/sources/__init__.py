@@ -1,0 +1,1 @@
+"""Where bytes come from: containers, volume systems, file systems, archives and logical extractions."""
