@@ -31,6 +31,7 @@ from triage.pipeline import DeviceRef, Reading, read_all
 from triage.plan import PICTURE_EXTENSIONS, media_plan, picture_order, same_streams
 from triage.records import FileRecord, json_safe
 from triage.report import write_reports
+from triage.textsafe import visible_text
 from triage.verify import skipped, verification
 from triage.volumes import Volume, find_volumes
 
@@ -80,6 +81,8 @@ def device_name(path: Path) -> str:
 def safe_component(name: str) -> str:
     """``name`` as one path component: no separator, no NUL, never "", "." or ".."."""
     name = name.replace("/", "_").replace("\0", "_")
+    if not name.isprintable():  # ESC, bidi overrides, undecodable bytes: shown as escapes with "_" (as case does)
+        name = visible_text(name).replace("\\", "_")
     return name if name not in ("", ".", "..") else f"_{name}"
 
 

@@ -84,6 +84,8 @@ def test_depth_cap_recorded(deep: Path, tmp_path: Path, monkeypatch: pytest.Monk
     assert summary["limits"] == [{"volume": None, "fs": "ext4", "limit": "directory depth cap", "value": 100,
                                   "count": 1, "effect": "directories this deep are not entered"}]
     assert any(note.startswith("directory depth cap 100 reached at /d/d/") for note in summary["volumes"][0]["notes"])
+    page = (device_dir(tmp_path) / "report.html").read_text(encoding="utf-8")
+    assert "Limits reached (1)" in page and "directories this deep are not entered" in page
 
 
 def test_path_text_cap_recorded(sparse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -205,6 +205,7 @@ def build_context(summary: dict[str, Any], records: list[dict[str, Any]]) -> dic
         "categories": categories,
         "sets": sets,
         "unreadable": _unreadable(summary, records),
+        "limits": [limit for limit in summary.get("limits") or [] if isinstance(limit, dict)],
         "command": shlex.join(str(c) for c in command) if command else None,
         "hashsets": summary.get("hashsets") or [],
         "thresholds": list((summary.get("thresholds") or {}).items()),
