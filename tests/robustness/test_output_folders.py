@@ -118,12 +118,12 @@ def test_undecodable_names_are_recognised_on_rescan(tmp_path: Path) -> None:
     b = evidence(tmp_path / "b", "bad\udcff\\x41.raw")
     out = tmp_path / "out"
     assert triage("scan", a, b, "-o", out, "-j", "1").returncode == 0
-    assert sorted(os.listdir(out)) == ["bad\udcff\\x41", "bad\udcff\\x41-2"]
+    assert sorted(os.listdir(out)) == ["bad_xff__x41", "bad_xff__x41-2"]  # hidden bytes shown, "_" for "\\"
     proc = triage("scan", b, "-o", out, "-j", "1")
     assert proc.returncode == 0, proc.stderr
     assert "replaced earlier results of the same evidence" in proc.stderr
-    assert sorted(os.listdir(out)) == ["bad\udcff\\x41", "bad\udcff\\x41-2"]
-    assert recorded_evidence(out / "bad\udcff\\x41-2") == [json_safe(str(b))]
+    assert sorted(os.listdir(out)) == ["bad_xff__x41", "bad_xff__x41-2"]  # hidden bytes shown, "_" for "\\"
+    assert recorded_evidence(out / "bad_xff__x41-2") == [json_safe(str(b))]
 
 
 def test_folder_not_written_by_triage_is_kept(tmp_path: Path) -> None:
