@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from triage import interrupts
@@ -27,6 +27,7 @@ from triage.evidence import Evidence, reopen
 from triage.evidence.readers import one_line
 from triage.hashing import Digester
 from triage.records import FileRecord
+from triage.verify import unhashed_reason
 
 BLOCK = 4 << 20
 MAX_HELD = 256 << 20  # bytes of out-of-order pieces held back, over all streams
@@ -34,6 +35,21 @@ EARLY_BYTES = 128 << 20  # blocks read and hashed during the listing, kept for t
 
 Run = tuple[int, int, int]  # (offset in the stream, offset in the media, length)
 Finished = Callable[[int, FileRecord, bytes | None], bool]  # (index, record, picture bytes) -> stop?
+
+
+def _blocks_of(pieces: list[tuple[int, int, int, int]], size: int) -> Iterator[int]:
+    """Starts of the blocks holding ``pieces`` (sorted by start), in order, each once, made as they are taken.
+
+    Why a generator: a forged run can claim petabytes; a list of its blocks would be sized by the claim.
+    """
+    covered = 0  # every block below this has been given
+    for start, end, _, _ in pieces:
+        block = max(start - start % BLOCK, covered)
+        stop = min(end, size)
+        while block < stop:
+            yield block
+            block += BLOCK
+        covered = max(covered, block)
 
 
 @dataclass
@@ -96,21 +112,20 @@ class _Prefetch(threading.Thread):
     the blocks are read inline, when taken.
     """
 
-    def __init__(self, evidence: Evidence, starts: list[int], size: int, threaded: bool) -> None:
+    def __init__(self, evidence: Evidence, starts: Iterable[int], size: int, threaded: bool) -> None:
         super().__init__(name="media-reader", daemon=True)
-        self.evidence, self.starts, self.size = evidence, starts, size
+        self.evidence, self.size = evidence, size
+        self.starts: Iterator[int] = iter(starts)  # lazily: a 1 PB media has 268 million blocks
         self.threaded = threaded
         self.blocks: queue.Queue[bytes | str] = queue.Queue(maxsize=3)
         self._stop_event = threading.Event()
-        self._next = 0
         if threaded:
             self.start()
 
     def take(self) -> bytes | str:
         if self.threaded:
             return self.blocks.get()
-        self._next += 1
-        return self._read(self.starts[self._next - 1])
+        return self._read(next(self.starts))
 
     def _read(self, start: int) -> bytes | str:
         want = min(BLOCK, self.size - start)
@@ -146,7 +161,7 @@ class _Early(threading.Thread):
         size = media.evidence.media_size
         self.media = media
         self.hasher = _MediaHasher(True)
-        self.reader = _Prefetch(media.evidence, list(range(0, size, BLOCK)), size, True)
+        self.reader = _Prefetch(media.evidence, range(0, size, BLOCK), size, True)
         self.blocks = -(-size // BLOCK)
         self.backlog: list[bytes | None] = []
         self._stop_event = threading.Event()
@@ -175,13 +190,14 @@ class MediaPass:
     def __init__(self, evidence: Evidence, plan: dict[int, tuple[FileRecord, list[Run]]], verify: bool,
                  threads: bool = True) -> None:
         self.evidence = evidence  # read from; with start_early, a second handle of the same evidence
-        self.verify = verify
+        # Nothing stored to compare with and a sparse container: the media hash is not worth reading it all.
+        self.error: str | None = unhashed_reason(evidence) if verify else None
+        self.verify = verify and self.error is None
         self.threads = threads  # False (-j 1): read and hash the media on the calling thread, one core
         self.streams: dict[int, _Stream] = {}
         self.add(plan)
         self.unread: list[int] = []  # planned streams that must be read through their file system after all
         self.computed: dict[str, str] = {}
-        self.error: str | None = None
         self._held = 0
         self._early: _Early | None = None
         self._own: Evidence | None = None
@@ -221,18 +237,18 @@ class MediaPass:
         pieces = sorted((start, start + length, index, offset)
                         for index, stream in self.streams.items() for offset, start, length in stream.runs)
         size = self.evidence.media_size
-        if self.verify:
-            starts: list[int] = list(range(0, size, BLOCK))
-        else:
-            starts = sorted({block for start, end, _, _ in pieces for block in range(start - start % BLOCK, end,
-                                                                                     BLOCK)})
+
+        def blocks() -> Iterable[int]:  # made twice, for the reader and for this loop: nothing is listed
+            return range(0, size, BLOCK) if self.verify else _blocks_of(pieces, size)
+
+        starts = blocks()
         self._damage = getattr(self.evidence.reader, "damage_in", None)
         backlog: list[bytes | None] = []
         if self._early is not None:  # blocks read (and hashed into the media hash) during the listing
             hasher, reader, backlog = self._early.hand_over()
         else:
             hasher = _MediaHasher(self.threads) if self.verify else None
-            reader = _Prefetch(self.evidence, starts, size, self.threads)
+            reader = _Prefetch(self.evidence, blocks(), size, self.threads)
         active: list[tuple[int, int, int, int]] = []
         position = 0
         try:

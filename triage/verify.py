@@ -6,7 +6,16 @@ verification costs no second pass over the media.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from triage.evidence import Evidence
+
+# Without stored hashes the media is still hashed (the examiner records it) when that reads at most this much
+# more than the container stores: a raw image, a full VMDK. Not a 1 PB QCOW2 holding 200 KB: that would read a
+# petabyte of zeros never written, to compare with nothing.
+SPARSE_RATIO = 4
+FREE_HASH_BYTES = 1 << 30
 
 
 def verification(stored: dict[str, str], computed: dict[str, str], error: str | None) -> dict[str, Any]:
@@ -36,3 +45,18 @@ def verdict(stored: dict[str, str], computed: dict[str, str], error: str | None)
 def skipped() -> dict[str, Any]:
     """Summary fields when the examiner chose --no-verify."""
     return {"computed_hashes": {}, "verification": "skipped (--no-verify)", "verification_error": None}
+
+
+def unhashed_reason(evidence: Evidence) -> str | None:
+    """Why the media hash is not computed (None: it is): nothing stored to verify and a sparse container.
+
+    Why: hashing reads every media byte; for a mostly unallocated QCOW2/VMDK/VHD or a sparse raw file that is
+    petabytes of zeros the container never stored, with no stored hash to compare against.
+    """
+    if evidence.stored_hashes:
+        return None
+    size, stored = evidence.media_size, evidence.stored_bytes
+    if size <= SPARSE_RATIO * stored + FREE_HASH_BYTES:
+        return None
+    return (f"media hash not computed: nothing stored to verify against, and the evidence files hold "
+            f"{stored:,} bytes of a {size:,}-byte media (sparse: the rest was never written)")

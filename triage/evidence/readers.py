@@ -78,10 +78,12 @@ class SegmentedFileReader:
 class LibReader:
     """A libyal handle (pyewf, pyvmdk, pyvhdi, pyqcow) behind the common reader interface."""
 
-    def __init__(self, handle: Any, size: int, files: list[Any] | None = None) -> None:
+    def __init__(self, handle: Any, size: int, files: list[Any] | None = None,
+                 data_paths: list[Path] | None = None) -> None:
         self._handle = handle
         self._files = files or []
         self.size = size
+        self.data_paths = data_paths or []  # files besides the evidence path holding media bytes (VMDK extents)
 
     def read(self, offset: int, size: int) -> bytes:
         if offset >= self.size or size <= 0:
@@ -146,7 +148,13 @@ def open_vmdk(path: Path) -> LibReader:
         handle.open_extent_data_files()
     except (OSError, ValueError) as exc:
         raise EvidenceError(f"{path}: cannot open VMDK ({one_line(exc)})") from None
-    return LibReader(handle, handle.get_media_size())
+    extents = []
+    with contextlib.suppress(Exception):  # only used to tell a sparse VMDK from a full one
+        for index in range(handle.get_number_of_extents()):
+            name = handle.get_extent_descriptor(index).filename
+            if name:
+                extents.append(path.parent / name)
+    return LibReader(handle, handle.get_media_size(), data_paths=extents)
 
 
 def open_vhd(path: Path) -> LibReader:
