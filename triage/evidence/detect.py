@@ -140,7 +140,8 @@ def detect_format(path: Path) -> str:
 def split_raw_segments(first: Path) -> list[Path]:
     """The segments of a split raw set, starting from ``first`` (``.000`` or ``.001``).
 
-    A gap (``.001``, ``.003`` present, ``.002`` missing) is an error: the set would silently lose media.
+    A gap (``.001``, ``.003`` present, ``.002`` missing) is an error: the set would silently lose media, and so
+    is a truncated segment (``check_segment_sizes``).
     """
     match = _SPLIT_RAW.match(first.name)
     if not match:
@@ -165,7 +166,32 @@ def split_raw_segments(first: Path) -> list[Path]:
             f"{first}: split raw set has a gap: {first.with_name(f'{stem}.{index:0{width}d}').name} is missing "
             f"but {later[0].name} exists"
         )
+    check_segment_sizes(first, segments)
     return segments
+
+
+def check_segment_sizes(first: Path, segments: list[Path]) -> None:
+    """Refuse a split raw set with a segment shorter than the others; only the last one may be shorter.
+
+    Why: splitting tools (``split``, dd-based imagers, FTK) cut equal pieces, so a short piece before the last
+    is a truncated copy; read back to back it would shift every later byte and give wrong files without error.
+    """
+    if len(segments) < 2:
+        return
+    sizes = []
+    for segment in segments:
+        try:
+            sizes.append(segment.stat().st_size)
+        except OSError as exc:
+            raise EvidenceError(f"{segment}: cannot read ({exc.strerror or exc})") from None
+    expected = max(sizes[:-1])
+    model = segments[sizes.index(expected)]
+    for segment, size in zip(segments[:-1], sizes[:-1], strict=True):
+        if size < expected:
+            raise EvidenceError(
+                f"{first}: split raw set is truncated: segment {segment.name} is {size:,} bytes, expected "
+                f"{expected:,} like {model.name} (only the last segment may be shorter)"
+            )
 
 
 def glob_escape(text: str) -> str:
