@@ -1,6 +1,6 @@
 """Prototype fast paths for PDQ + pHash, measured by ``run_bench.py`` against the full-resolution reference.
 
-Not used by triage: these are measurements to decide what ``triage/pictures.py`` should do (issue 6, item 2).
+Not used by triage: these are measurements to decide what ``triage/analysis/pictures.py`` should do (issue 6, item 2).
 
 ``pdq_numpy`` is Meta's PDQ (``pdqHash256FromFloatLuma``) restated as matrix products. The reference filters the
 whole luminance plane with two passes of a box filter along rows and columns (Jarosz), then keeps 64×64

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from hashsets.make_demo_sets import picture_record, vics_document  # noqa: E402
 from tests.known.conftest import encode, load_fixture_generator, textured_picture, variants  # noqa: E402
 from triage.known import HashSets  # noqa: E402
-from triage.records import FileRecord  # noqa: E402
+from triage.model.record import FileRecord  # noqa: E402
 
 
 def corpus(

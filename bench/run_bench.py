@@ -334,7 +334,7 @@ def perceptual_bench(manifest: dict[str, Any]) -> dict[str, Any]:
     import pdqhash
     from PIL import Image
 
-    from triage.pictures import perceptual_hashes
+    from triage.analysis.pictures import perceptual_hashes
 
     wait_quiet()
     busy0, self0 = busy_seconds(), sum(os.times()[:2])
@@ -355,7 +355,7 @@ def perceptual_bench(manifest: dict[str, Any]) -> dict[str, Any]:
                 "phash_max": max(dh), "phash_mean": round(float(np.mean(dh)), 2),
                 "phash_over_2": sum(d > 2 for d in dh)}
 
-    # Stage split of the current path (what triage.pictures does today).
+    # Stage split of the current path (what triage.analysis.pictures does today).
     decoded: list[Any] = []
 
     def decode(d: bytes) -> Any:
@@ -449,11 +449,11 @@ CATEGORIES = [  # (label, substrings of a frame); a sample goes to the first cat
     ("E01 read: pyewf inflate", ("LibReader.read ", "read_buffer_at_offset")),
     ("media md5+sha1 (media hasher thread)", ("_MediaHasher.run", "MediaVerifier.run")),
     ("file md5+sha1+sha256 (hashlib)", ("digest_record ", "Digester.update")),
-    ("media pass (cutting blocks into streams)", ("triage/mediapass.py",)),
-    ("PDQ", ("triage/pdq.py", "pdqhash", "bindings.pyx")),
+    ("media pass (cutting blocks into streams)", ("triage/reading/mediapass.py",)),
+    ("PDQ", ("triage/analysis/pdq.py", "pdqhash", "bindings.pyx")),
     ("pHash (imagehash, resize, dct)", ("imagehash", "fftpack", "resize (PIL")),
     ("picture decode (Pillow)", ("PIL/",)),
-    ("perceptual_hashes (other)", ("triage/pictures.py",)),
+    ("perceptual_hashes (other)", ("triage/analysis/pictures.py",)),
     ("TSK read (pytsk3 read_random, img cache)", ("read_stream ",)),
     ("TSK walk (listing)", ("walk (triage", "_entry (triage", "_streams (triage", "list_device")),
     ("matching (HashSets)", ("triage/known/",)),
@@ -599,7 +599,7 @@ def _picture_table(res: dict[str, Any]) -> list[str]:
                   "one core:\n",
                   "| path | pictures/s | ms/picture | PDQ max / mean bits vs reference | pHash max / mean bits |",
                   "|---|---:|---:|---|---|",
-                  f"| triage.pictures.perceptual_hashes (now) | {c['per_s']:.1f} | {c['total_ms']:.1f} | "
+                  f"| triage.analysis.pictures.perceptual_hashes (now) | {c['per_s']:.1f} | {c['total_ms']:.1f} | "
                   f"{c['pdq_max']} / {c['pdq_mean']} | {c['phash_max']} / {c['phash_mean']} |"]
         for name, k in pic["candidates"].items():
             lines.append(f"| prototype: {name} | {k['per_s']:.1f} | {k['total_ms']:.1f} | {k['pdq_max']} / "

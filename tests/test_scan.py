@@ -166,7 +166,7 @@ def test_hard_links_are_read_once(tmp_path: Path, jobs: int, monkeypatch: pytest
     import os
     import subprocess
 
-    from triage import hashing
+    from triage.analysis import digests as hashing
 
     src = tmp_path / "src"
     src.mkdir()

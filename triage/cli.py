@@ -29,7 +29,7 @@ from rich.table import Table
 
 from triage import __version__
 from triage.errors import Interrupted, OutputError, TriageError, UsageError
-from triage.records import FileRecord
+from triage.model.record import FileRecord
 from triage.textsafe import from_json_safe, terminal_safe
 
 err = Console(stderr=True, highlight=False)
@@ -109,7 +109,7 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
     def body() -> int:
         n_jobs = jobs or os.cpu_count() or 1
         if n_jobs > 1:
-            from triage import workers
+            from triage.reading import workers
 
             workers.start_early()  # the worker server's imports overlap ours
         from triage.scan import ScanSettings, scan_device

@@ -21,19 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from triage import TOOL_NAME, __version__, interrupts, outdir
+from triage import TOOL_NAME, __version__, outdir
 from triage.errors import EvidenceError, Interrupted, OutputError, VolumeError
-from triage.evidence import Evidence, detect, open_evidence
-from triage.evidence.detect import archive_kind
-from triage.filesystems import FileSystem, guess_signature, open_filesystem
-from triage.mediapass import MediaPass
-from triage.pipeline import DeviceRef, Reading, read_all
-from triage.plan import PICTURE_EXTENSIONS, media_plan, picture_order, same_streams
-from triage.records import FileRecord, json_safe
+from triage.model.record import FileRecord, json_safe
+from triage.reading import interrupts
+from triage.reading.mediapass import MediaPass
+from triage.reading.pipeline import DeviceRef, Reading, read_all
+from triage.reading.plan import PICTURE_EXTENSIONS, media_plan, picture_order, same_streams
 from triage.report import write_reports
+from triage.sources.containers import Evidence, detect, open_evidence
+from triage.sources.containers.detect import archive_kind
+from triage.sources.containers.verify import skipped, verification
+from triage.sources.filesystems import FileSystem, guess_signature, open_filesystem
+from triage.sources.volumes import Volume, find_volumes
 from triage.textsafe import visible_text
-from triage.verify import skipped, verification
-from triage.volumes import Volume, find_volumes
 
 if TYPE_CHECKING:
     from triage.known import HashSets

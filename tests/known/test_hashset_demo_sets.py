@@ -13,10 +13,10 @@ import pytest
 
 from hashsets.make_demo_sets import build_demo_sets
 from tests.known.conftest import ROOT, load_fixture_generator
+from triage.analysis.pictures import perceptual_hashes
 from triage.known import HashSets
 from triage.known.detect import parse_file
-from triage.pictures import perceptual_hashes
-from triage.records import FileRecord
+from triage.model.record import FileRecord
 
 DEMO = ROOT / "hashsets"
 EXPECTED = {

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from tests.known.conftest import encode, load_fixture_generator, textured_picture, variants
+from triage.analysis.pictures import perceptual_hashes
 from triage.errors import HashSetError
 from triage.known import HashSets, parse_spec
-from triage.pictures import perceptual_hashes
-from triage.records import FileRecord
+from triage.model.record import FileRecord
 
 Write = Callable[[str, str | bytes], Path]
 PDQ = "5a" * 32

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import realdata
 from tests.report.sample import sample_records, sample_summary
 from triage.errors import UsageError
-from triage.records import json_safe
+from triage.model.record import json_safe
 from triage.report import REPORT_NAMES, load_dir, render_dir, write_reports
 
 NAMES = ["report.html", "files.csv", "matched.csv", "dfxml.xml", "vics.json", "case.jsonld"]
@@ -160,7 +160,7 @@ def test_reports_rendered_on_worker_processes_are_the_same(tmp_path: Path) -> No
     """A scan with workers renders dfxml.xml and case.jsonld on them, from files.jsonl + summary.json."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from triage import workers
+    from triage.reading import workers
 
     records = scan_like_records()
     summary = sample_summary(records)
@@ -178,7 +178,7 @@ def test_reports_still_written_when_the_pool_is_gone(tmp_path: Path) -> None:
     """A shut-down (or broken) pool never loses a report: the ones meant for it are rendered here."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from triage import workers
+    from triage.reading import workers
 
     records = scan_like_records()
     summary = sample_summary(records)

@@ -12,8 +12,8 @@ import pytest
 
 from fixtures.make_corpus import Case
 from tests.robustness.conftest import ROOT, case, device_dir, load
-from triage.filesystems import tsk
 from triage.scan import ScanSettings, scan_device
+from triage.sources.filesystems import tsk
 
 
 def scan_measured(evidence: Path, out: Path) -> tuple[int, float, int]:

@@ -84,7 +84,7 @@ def test_evidence_read_error_recorded(corpus: dict[str, Case], tmp_path: Path,
     pytsk3 turns an exception raised by the image read callback into a RuntimeError: it must not escape.
     """
     from fixtures.make_corpus import ext_block_of
-    from triage.evidence.readers import SegmentedFileReader
+    from triage.sources.containers.readers import SegmentedFileReader
 
     found = case(corpus, "ext4_overwritten")
     assert found.evidence is not None
@@ -107,7 +107,7 @@ def test_evidence_read_error_recorded(corpus: dict[str, Case], tmp_path: Path,
 
 def test_callback_errors_unwrapped() -> None:
     """pytsk3 wraps an exception of the image read callback in a RuntimeError; the message is kept, one line."""
-    from triage.filesystems.tsk import _last_line
+    from triage.sources.filesystems.tsk import _last_line
 
     assert _last_line(RuntimeError("OSError(5, 'Input/output error')")) == "Input/output error"
     assert _last_line(RuntimeError("ValueError('bad chunk')")) == "bad chunk"

@@ -25,8 +25,8 @@ from fixtures.walk_cases import (
 )
 from tests.robustness.conftest import ROOT, device_dir, load
 from triage.defaults import MAX_SPARSE_SIZE, WALK_TIME_BUDGET_ENV
-from triage.filesystems import tsk
 from triage.scan import ScanSettings, scan_device
+from triage.sources.filesystems import tsk
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(t) or shutil.which(t, path="/usr/sbin:/sbin") for t in ("mkfs.ext4", "debugfs", "icat")),

@@ -16,9 +16,9 @@ from fixtures.make_corpus import Case
 from tests.robustness.conftest import assert_one_line_error, case, device_dir, triage
 from tests.robustness.test_damaged import check_outputs
 from triage.errors import EvidenceError
-from triage.evidence import open_evidence
-from triage.evidence.ewf_integrity import foreign_segments, set_identifier
 from triage.scan import ScanSettings, scan_device
+from triage.sources.containers import open_evidence
+from triage.sources.containers.ewf_integrity import foreign_segments, set_identifier
 
 
 @pytest.mark.parametrize("name", ["e01_bad_crc", "e01_foreign_unstamped"])

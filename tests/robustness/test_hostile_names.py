@@ -24,7 +24,7 @@ import pytest
 
 from fixtures.make_corpus import HOSTILE_NAMES, Case
 from tests.robustness.conftest import ROOT, case, device_dir, load, triage
-from triage.records import encode_name
+from triage.model.record import encode_name
 
 
 def unescape(path: str) -> bytes:

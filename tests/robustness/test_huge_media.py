@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from tests.robustness.conftest import ROOT
-from triage.evidence import open_evidence
-from triage.mediapass import MediaPass
-from triage.records import FileRecord
+from triage.model.record import FileRecord
+from triage.reading.mediapass import MediaPass
+from triage.sources.containers import open_evidence
 
 PB, TB = 1 << 50, 1 << 40
 LIMIT_AS = 6 << 30  # the child's address space: a regression fails with MemoryError, not a dead machine

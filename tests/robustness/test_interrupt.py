@@ -22,7 +22,7 @@ from fixtures.make_corpus import ToolMissing, big_ext4
 from tests.robustness.conftest import ROOT
 
 if TYPE_CHECKING:
-    from triage.records import FileRecord
+    from triage.model.record import FileRecord
 
 STARTED_BYTES = 24 << 20  # read by the child (after opening the evidence) before the signal is sent
 
@@ -106,8 +106,8 @@ def test_ctrl_c_while_listing_keeps_what_was_listed(tmp_path: Path, monkeypatch:
     """A Ctrl-C during a long walk (millions of files) still leaves a partial, incomplete summary."""
     from fixtures.make_corpus import ext4_base
     from triage.errors import Interrupted
-    from triage.filesystems.tsk import TskFileSystem
     from triage.scan import ScanSettings, scan_device
+    from triage.sources.filesystems.tsk import TskFileSystem
 
     try:
         image = ext4_base(tmp_path)
@@ -143,9 +143,9 @@ def test_ctrl_c_inside_an_image_read_callback_is_not_swallowed(tmp_path: Path,
 
     from fixtures.make_corpus import ext4_base
     from triage.errors import Interrupted
-    from triage.evidence import TskImage
-    from triage.filesystems.tsk import TskFileSystem
     from triage.scan import ScanSettings, scan_device
+    from triage.sources.containers import TskImage
+    from triage.sources.filesystems.tsk import TskFileSystem
 
     try:
         image = ext4_base(tmp_path)

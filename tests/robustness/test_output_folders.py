@@ -21,8 +21,8 @@ import pytest
 
 from tests.robustness.conftest import ROOT, triage
 from triage.errors import OutputError
+from triage.model.record import json_safe
 from triage.outdir import DECORATION, evidence_key, fit, name_limit, output_error
-from triage.records import json_safe
 
 USB = ROOT / "fixtures" / "images" / "usb.raw"
 EXIT_OUTPUT = 6

@@ -15,7 +15,7 @@ import pytest
 
 from tests.robustness.conftest import ROOT, assert_one_line_error, triage
 from triage.errors import EvidenceError
-from triage.evidence import open_evidence
+from triage.sources.containers import open_evidence
 
 SEGMENTS = [ROOT / "fixtures" / "images" / f"laptop_split.00{n}" for n in (1, 2, 3)]
 PIECE = 16 << 20

@@ -14,8 +14,8 @@ import pytest
 from fixtures.make_corpus import Case
 from tests.robustness.conftest import ROOT, assert_one_line_error, case, triage
 from triage.errors import EvidenceError
-from triage.evidence import open_evidence
 from triage.scan import ScanSettings, scan_device
+from triage.sources.containers import open_evidence
 
 UNUSABLE = ["missing", "directory", "empty", "noise", "truncated_e01", "e01_missing_middle", "e01_foreign_segment",
             "e01_foreign_geometry", "zip", "gzip"]
@@ -100,7 +100,7 @@ def test_permission_denied_cli(corpus: dict[str, Case], tmp_path: Path) -> None:
                                             (b"7z\xbc\xaf\x27\x1c", "7-Zip"), (b"BZh91AY", "bzip2"),
                                             (b"\x00" * 257 + b"ustar\x00", "tar archive"), (b"\xeb\x3c\x90", None)])
 def test_archive_kind(head: bytes, kind: str | None) -> None:
-    from triage.evidence.detect import archive_kind
+    from triage.sources.containers.detect import archive_kind
 
     found = archive_kind(head)
     assert (found is None) if kind is None else (found is not None and kind in found)

@@ -11,9 +11,9 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from triage.evidence import detect
-from triage.filetypes import sniff
-from triage.signatures import SIGNATURE_SPAN, volume_signature
+from triage.analysis.typesniff import sniff
+from triage.sources.containers import detect
+from triage.sources.signatures import SIGNATURE_SPAN, volume_signature
 
 HEAD_SIZE = SIGNATURE_SPAN
 SECTOR = 512

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from triage.case.classify import Kind, classify
 from triage.errors import UsageError
-from triage.evidence.detect import special_kind
+from triage.sources.containers.detect import special_kind
 from triage.textsafe import visible_text
 
 _SPLIT_RAW = re.compile(r"^(?P<stem>.+)\.(?P<num>\d{3})$")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.case.discover import Device, Skipped
-from triage.records import json_safe
+from triage.model.record import json_safe
 from triage.textsafe import from_json_safe
 
 SCHEMA_VERSION = 2

@@ -20,7 +20,7 @@ from jinja2 import Environment
 
 from triage import TOOL_NAME, __version__
 from triage.case.store import CaseStore, now
-from triage.records import json_safe
+from triage.model.record import json_safe
 from triage.textsafe import visible_text
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -25,7 +25,7 @@ from typing import Any
 from triage.errors import HashSetError
 from triage.known.model import EXACT_ALGORITHMS, ROLE_ALERT, ROLE_KNOWN, ROLES, WIDTH, Category
 from triage.known.store import CompiledSet, load_or_compile, open_index, resolve_cache_dir
-from triage.records import FileRecord
+from triage.model.record import FileRecord
 
 DEFAULT_PDQ_THRESHOLD = 31
 DEFAULT_PHASH_THRESHOLD = 10

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import make_archives as mk
-from triage.records import FileRecord
+from triage.model.record import FileRecord
 from triage.sources.archives import ARCHIVE_TYPES, Limits, expand, is_archive, sniff_archive
 
 MTIME_ISO = "2020-09-13T12:26:40Z"

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import IO, BinaryIO
 
-from triage.hashing import Digester
-from triage.pictures import is_picture_type, perceptual_hashes
-from triage.records import FileRecord
+from triage.analysis.digests import Digester
+from triage.analysis.pictures import is_picture_type, perceptual_hashes
+from triage.model.record import FileRecord
 from triage.sources.archives.formats import (
     CountingReader,
     Member,

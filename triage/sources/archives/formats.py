@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from triage.records import TIME_KEYS
+from triage.model.record import TIME_KEYS
 from triage.sources.archives.limits import SYMLINK_TARGET_BYTES
 from triage.sources.archives.sniff import BZIP2, GZIP, TAR_BLOCK, XZ, looks_like_tar
 

@@ -18,7 +18,7 @@ RATIO_FLOOR = 16 << 20  # the ratio is judged only once a member has expanded pa
 SPOOL_LIMIT = 4 << 30  # largest nested archive copied to a temporary file to open it
 SPOOL_MEMORY = 16 << 20  # a spooled nested archive stays in memory up to this, then goes to a temporary file
 CHUNK = 1 << 20  # bytes read from a member at a time
-PICTURE_BYTES = 64 << 20  # pictures up to this size are kept in memory for PDQ/pHash (as triage.hashing does)
+PICTURE_BYTES = 64 << 20  # pictures up to this size are kept in memory for PDQ/pHash (as triage.analysis.digests does)
 SYMLINK_TARGET_BYTES = 4096  # a symlink member's target is read up to this many bytes
 
 

@@ -1,13 +1,13 @@
 """Which streams are archives this package expands.
 
-Why a sniffer of its own for tar: ``triage.filetypes`` looks at the first 64 bytes and tar's only mark is the
+Why a sniffer of its own for tar: ``triage.analysis.typesniff`` looks at the first 64 bytes and tar's only mark is the
 header checksum (and the optional "ustar" magic at byte 257), so a 512-byte head is needed. Every other format
-is taken as ``triage.filetypes.sniff`` reports it, so the scan and this package agree on the type strings.
+is taken as ``triage.analysis.typesniff.sniff`` reports it, so the scan and this package agree on the type strings.
 """
 
 from __future__ import annotations
 
-from triage.filetypes import sniff
+from triage.analysis.typesniff import sniff
 
 ZIP = "application/zip"
 SEVEN_ZIP = "application/x-7z-compressed"

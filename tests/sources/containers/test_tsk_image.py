@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from triage.evidence import TskImage
-from triage.evidence.readers import SegmentedFileReader
+from triage.sources.containers import TskImage
+from triage.sources.containers.readers import SegmentedFileReader
 
 
 class CountingReader(SegmentedFileReader):

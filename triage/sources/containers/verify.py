@@ -1,6 +1,6 @@
 """Evidence verification: compare the media hashes computed during the scan with those stored in the E01.
 
-The media is hashed by ``triage.mediapass`` in the same sequential read that completes the file digests, so
+The media is hashed by ``triage.reading.mediapass`` in the same sequential read that completes the file digests, so
 verification costs no second pass over the media.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from triage.evidence import Evidence
+    from triage.sources.containers import Evidence
 
 # Without stored hashes the media is still hashed (the examiner records it) when that reads at most this much
 # more than the container stores: a raw image, a full VMDK. Not a 1 PB QCOW2 holding 200 KB: that would read a

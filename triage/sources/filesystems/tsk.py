@@ -23,9 +23,9 @@ from triage.defaults import (
     walk_time_budget,
 )
 from triage.errors import ReadError, VolumeError
-from triage.filesystems.tsk_runs import read_pieces, sparse_layout, stored_bytes, stream_runs
-from triage.filesystems.walking import PathNode, path_of, record_limit
-from triage.records import FileRecord, Locator, decode_name
+from triage.model.record import FileRecord, Locator, decode_name
+from triage.sources.filesystems.tsk_runs import read_pieces, sparse_layout, stored_bytes, stream_runs
+from triage.sources.filesystems.walking import PathNode, path_of, record_limit
 
 CHUNK = 1 << 20
 _EXT = ("ext2", "ext3", "ext4")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from triage.analysis.typesniff import HEAD_SIZE, extension_mismatch, sniff
 from triage.errors import ReadError
-from triage.filetypes import HEAD_SIZE, extension_mismatch, sniff
-from triage.records import FileRecord
+from triage.model.record import FileRecord
 
 PICTURE_BYTES_LIMIT = 64 << 20
 

@@ -8,11 +8,11 @@ an empty one.
 from __future__ import annotations
 
 from triage.errors import VolumeError
-from triage.evidence import Evidence
-from triage.filesystems.apfs import APFS_MAGIC, ApfsFileSystem
-from triage.filesystems.tsk import TskFileSystem
-from triage.signatures import SIGNATURE_SPAN, volume_signature
-from triage.volumes import Volume
+from triage.sources.containers import Evidence
+from triage.sources.filesystems.apfs import APFS_MAGIC, ApfsFileSystem
+from triage.sources.filesystems.tsk import TskFileSystem
+from triage.sources.signatures import SIGNATURE_SPAN, volume_signature
+from triage.sources.volumes import Volume
 
 FileSystem = TskFileSystem | ApfsFileSystem
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from triage.defaults import MAX_DEPTH, walk_time_budget
 from triage.errors import ReadError, VolumeError
-from triage.evidence.readers import Reader, one_line
-from triage.filesystems.walking import record_limit
-from triage.records import FileRecord, Locator
-from triage.signatures import APFS_MAGIC
+from triage.model.record import FileRecord, Locator
+from triage.sources.containers.readers import Reader, one_line
+from triage.sources.filesystems.walking import record_limit
+from triage.sources.signatures import APFS_MAGIC
 
 __all__ = ["APFS_MAGIC", "ApfsFileSystem"]
 RESOURCE_FORK = "com.apple.ResourceFork"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.conftest import realdata
-from triage.evidence import open_evidence
-from triage.volumes import find_volumes
+from triage.sources.containers import open_evidence
+from triage.sources.volumes import find_volumes
 
 
 def test_mbr_with_logical_partition() -> None:

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from tests.known.conftest import encode, textured_picture
-from triage import pictures
-from triage.pictures import PerceptualResult, is_picture_type, perceptual_hashes
+from triage.analysis import pictures
+from triage.analysis.pictures import PerceptualResult, is_picture_type, perceptual_hashes
 
 
 def distance(a: str | None, b: str | None) -> int:

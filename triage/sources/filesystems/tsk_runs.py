@@ -1,4 +1,4 @@
-"""Where a stream's bytes lie on the media, for the one sequential read of the media (``triage.mediapass``).
+"""Where a stream's bytes lie on the media, for the one sequential read of the media (``triage.reading.mediapass``).
 
 A stream is given runs only when reading those media bytes in file order gives exactly what The Sleuth Kit's
 ``read_random`` gives: one non-resident attribute, not compressed, encrypted or sparse, runs that start at file
@@ -21,10 +21,10 @@ from weakref import WeakKeyDictionary
 import pytsk3
 
 from triage.errors import ReadError
-from triage.records import Locator
+from triage.model.record import Locator
 
 if TYPE_CHECKING:
-    from triage.filesystems.tsk import TskFileSystem
+    from triage.sources.filesystems.tsk import TskFileSystem
 
 Run = tuple[int, int, int]  # (offset in the stream, offset in the media, length), bytes
 Piece = tuple[int, int | None, int]  # (offset in the stream, offset in the media or None for a hole, length)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytsk3
 
-from triage.evidence import Evidence
+from triage.sources.containers import Evidence
 
 VS_TYPES = {
     int(pytsk3.TSK_VS_TYPE_DOS): "mbr",

@@ -1,4 +1,4 @@
-"""triage.phash is imagehash.phash bit for bit, on the pictures where a different DCT's rounding would show."""
+"""triage.analysis.phash is imagehash.phash bit for bit, on the pictures where a different DCT's rounding would show."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from triage import phash as phash_module
-from triage.phash import phash
+from triage.analysis import phash as phash_module
+from triage.analysis.phash import phash
 
 
 def pictures() -> list[tuple[str, Image.Image]]:
@@ -57,7 +57,7 @@ def test_the_scipy_fallback_gives_the_same_hash(monkeypatch: pytest.MonkeyPatch)
 def test_hashing_a_picture_does_not_import_scipy() -> None:
     """The point of the module: worker processes skip scipy's ~0.1 s import."""
     code = (
-        "import sys; from PIL import Image; import triage.pictures as p; "
+        "import sys; from PIL import Image; import triage.analysis.pictures as p; "
         "img = Image.new('RGB', (64, 48)); img.putpixel((3, 4), (200, 10, 10)); "
         "import io; b = io.BytesIO(); img.save(b, 'PNG'); r = p.perceptual_hashes(b.getvalue()); "
         "assert r.phash and r.error is None, r; print(sorted(m for m in sys.modules if m.startswith('scipy')))"

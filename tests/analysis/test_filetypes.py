@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triage.filetypes import extension_mismatch, sniff
+from triage.analysis.typesniff import extension_mismatch, sniff
 
 
 def test_common_signatures() -> None:

@@ -9,8 +9,8 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from triage.pdq import OUT, box_bounds, luma_from_rgb, pdq_from_luma, sampling_weights, window_size
-from triage.pictures import perceptual_hashes
+from triage.analysis.pdq import OUT, box_bounds, luma_from_rgb, pdq_from_luma, sampling_weights, window_size
+from triage.analysis.pictures import perceptual_hashes
 
 
 def reference(rgb: np.ndarray) -> tuple[str, int]:

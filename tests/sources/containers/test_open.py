@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import realdata
 from triage.errors import EvidenceError
-from triage.evidence import open_evidence
-from triage.evidence.detect import detect_format
+from triage.sources.containers import open_evidence
+from triage.sources.containers.detect import detect_format
 
 # ../shared/realdata/README.md: ext2.raw media md5 196066add11fb71c4c49cf1bb50d6d24; ext2.E01 stores the same.
 EXT2_MEDIA_MD5 = "196066add11fb71c4c49cf1bb50d6d24"

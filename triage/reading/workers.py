@@ -12,7 +12,7 @@ from multiprocessing.context import BaseContext
 
 # What every worker needs, imported once in the server: the reading code (with the picture hashing) and the
 # report writers (the slow reports are rendered on the workers at the end of a scan).
-PRELOAD = ["triage.pipeline", "triage.report"]
+PRELOAD = ["triage.reading.pipeline", "triage.report"]
 
 
 def context() -> BaseContext:

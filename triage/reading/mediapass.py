@@ -22,12 +22,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from triage import interrupts
-from triage.evidence import Evidence, reopen
-from triage.evidence.readers import one_line
-from triage.hashing import Digester
-from triage.records import FileRecord
-from triage.verify import unhashed_reason
+from triage.analysis.digests import Digester
+from triage.model.record import FileRecord
+from triage.reading import interrupts
+from triage.sources.containers import Evidence, reopen
+from triage.sources.containers.readers import one_line
+from triage.sources.containers.verify import unhashed_reason
 
 BLOCK = 4 << 20
 MAX_HELD = 256 << 20  # bytes of out-of-order pieces held back, over all streams

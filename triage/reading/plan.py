@@ -7,9 +7,9 @@ read). The scan then hands the plan to ``mediapass`` and ``pipeline``.
 
 from __future__ import annotations
 
-from triage.filesystems import FileSystem
-from triage.filesystems.tsk import TskFileSystem
-from triage.records import FileRecord, Locator
+from triage.model.record import FileRecord, Locator
+from triage.sources.filesystems import FileSystem
+from triage.sources.filesystems.tsk import TskFileSystem
 
 Records = list[tuple[FileRecord, FileSystem]]
 

@@ -13,9 +13,9 @@ Decisions, with reasons:
   400 pictures against the reference (RGB, ``pdqhash`` binding, imagehash): PDQ within 4 bits, pHash within
   2 (issue 6 allows 10 and 2); 1.6x faster than the full-size Y plane. 1/4 scale moved PDQ by up to 48 bits.
   Other formats are decoded at full size. The same pixels feed pHash so the two hashes describe one picture.
-- **PDQ in numpy** (``triage.pdq``): the reference algorithm as matrix products, equal to the ``pdqhash``
-  binding on the same luminance and ~5x faster. **pHash** is imagehash's, bit for bit (``triage.phash``), without
-  the ~0.1 s scipy import per process.
+- **PDQ in numpy** (``triage.analysis.pdq``): the reference algorithm as matrix products, equal to the ``pdqhash``
+  binding on the same luminance and ~5x faster. **pHash** is imagehash's, bit for bit
+  (``triage.analysis.phash``), without the ~0.1 s scipy import per process.
 - **Decompression bombs** are refused from the header alone (width x height against ``max_pixels``) before any
   pixel is decoded, so a 50 000 x 50 000 PNG of a few kilobytes cannot exhaust memory.
 - **EXIF orientation is NOT applied.** The hashes describe the pixels as stored, which is what hash-set
@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from triage.pdq import luma_from_rgb, pdq_from_luma
-from triage.phash import phash as phash_of
+from triage.analysis.pdq import luma_from_rgb, pdq_from_luma
+from triage.analysis.phash import phash as phash_of
 
 try:  # HEIC/HEIF only where the optional plugin is installed.
     from pillow_heif import register_heif_opener
@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 DEFAULT_MAX_PIXELS = 100_000_000
 HALF_SCALE_FROM = 256  # JPEGs whose shorter side is at least this are decoded at half size
 
-# MIME types (as triage.filetypes names them) whose pictures get perceptual hashes. Icons are left out on
+# MIME types (as triage.analysis.typesniff names them) whose pictures get perceptual hashes. Icons are left out on
 # purpose: thousands of tiny system icons per Windows install, all low PDQ quality, and never what a hash set
 # is about.
 PICTURE_TYPES = frozenset(

@@ -18,9 +18,9 @@ from typing import Any
 import pytsk3
 
 from triage.errors import EvidenceError
-from triage.evidence import detect
-from triage.evidence.ewf_integrity import foreign_segments
-from triage.evidence.readers import (
+from triage.sources.containers import detect
+from triage.sources.containers.ewf_integrity import foreign_segments
+from triage.sources.containers.readers import (
     Reader,
     SegmentedFileReader,
     one_line,

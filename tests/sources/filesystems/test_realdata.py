@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from tests.conftest import realdata
-from triage.evidence import open_evidence
-from triage.filesystems import open_filesystem
-from triage.volumes import find_volumes
+from triage.sources.containers import open_evidence
+from triage.sources.filesystems import open_filesystem
+from triage.sources.volumes import find_volumes
 
 # ../shared/realdata/README.md: passwords.txt 116 bytes sha256 02a2a6af…e0252; another_file 22 bytes.
 PASSWORDS_SHA256 = "02a2a6af2f1ecf4720d7d49d640f0d0a269a7ec733e41973bdd34f09dad0e252"

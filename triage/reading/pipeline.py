@@ -21,14 +21,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from triage import interrupts, workers
-from triage.evidence import Evidence, reopen
-from triage.filesystems.apfs import ApfsFileSystem
-from triage.filesystems.tsk import TskFileSystem
-from triage.hashing import digest_record
-from triage.mediapass import MediaPass
-from triage.pictures import PerceptualResult, is_picture_type, perceptual_hashes
-from triage.records import FileRecord
+from triage.analysis.digests import digest_record
+from triage.analysis.pictures import PerceptualResult, is_picture_type, perceptual_hashes
+from triage.model.record import FileRecord
+from triage.reading import interrupts, workers
+from triage.reading.mediapass import MediaPass
+from triage.sources.containers import Evidence, reopen
+from triage.sources.filesystems.apfs import ApfsFileSystem
+from triage.sources.filesystems.tsk import TskFileSystem
 
 BATCH_FILES = 64
 BATCH_BYTES = 32 << 20

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from triage import mediapass
-from triage.evidence import open_evidence
-from triage.mediapass import BLOCK, MediaPass
-from triage.records import FileRecord
+from triage.model.record import FileRecord
+from triage.reading import mediapass
+from triage.reading.mediapass import BLOCK, MediaPass
+from triage.sources.containers import open_evidence
 
 MEDIA = 3 * BLOCK + 12_345
 
@@ -145,9 +145,9 @@ def test_stop_asked_by_a_finished_stream(media: tuple[Path, bytes], threads: boo
 
 
 def check_runs_equal_tsk(path: Path, at_least: float) -> None:
-    from triage.filesystems.tsk import TskFileSystem
-    from triage.plan import media_plan
+    from triage.reading.plan import media_plan
     from triage.scan import list_device
+    from triage.sources.filesystems.tsk import TskFileSystem
 
     evidence = open_evidence(path)
     try:
@@ -229,7 +229,7 @@ def test_hostile_mft_records_leave_streams_to_tsk() -> None:
     """The initialised-size check parses raw MFT records: any damage there means 'not mapped', never a crash."""
     import struct
 
-    from triage.filesystems.tsk_runs import _parse_initialised_size
+    from triage.sources.filesystems.tsk_runs import _parse_initialised_size
 
     def record(usa_offset: int, usa_count: int, first_attr: int = 0x38, body: bytes = b"") -> bytearray:
         data = bytearray(1024)
@@ -267,12 +267,12 @@ def test_ntfs_stream_initialised_below_its_size_is_left_to_tsk(tmp_path: Path) -
     import sys
 
     from tests.conftest import need_tool
-    from triage.plan import media_plan
+    from triage.reading.plan import media_plan
     from triage.scan import list_device
 
     need_tool("mkntfs")
     need_tool("ntfscp")
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
     from corpus_base import ntfs_base
 
     image = ntfs_base(tmp_path)

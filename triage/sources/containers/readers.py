@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage.errors import EvidenceError
-from triage.evidence.ewf_integrity import EwfChunkChecker
+from triage.sources.containers.ewf_integrity import EwfChunkChecker
 
 
 class Reader(Protocol):

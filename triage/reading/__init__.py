@@ -1,0 +1,1 @@
+"""Reading streams: the plan, the one sequential media pass, worker processes, Ctrl-C."""
