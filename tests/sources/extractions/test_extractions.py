@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from triage.analysis.digests import Digester
+from triage.analysis.pictures import perceptual_hashes
 from triage.errors import EvidenceError, ReadError
-from triage.hashing import Digester
-from triage.pictures import perceptual_hashes
-from triage.records import FileRecord, Locator, json_safe
+from triage.model.record import FileRecord, Locator, json_safe
 from triage.sources.extractions import Extraction, detect_extraction
 
 ROOT = Path(__file__).resolve().parents[3]

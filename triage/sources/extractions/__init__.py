@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.errors import EvidenceError
-from triage.records import FileRecord, Locator
+from triage.model.record import FileRecord, Locator
 
 from .common import open_readonly
 from .folder_source import FolderSource

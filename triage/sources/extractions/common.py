@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from triage.analysis.digests import Digester
+from triage.analysis.pictures import is_picture_type, perceptual_hashes
 from triage.errors import ReadError
-from triage.hashing import Digester
-from triage.pictures import is_picture_type, perceptual_hashes
-from triage.records import TIME_KEYS, FileRecord, Locator
+from triage.model.record import TIME_KEYS, FileRecord, Locator
 
 CHUNK = 1 << 20
 ORIGIN = "extraction"

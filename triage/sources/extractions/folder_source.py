@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from triage.errors import EvidenceError, ReadError
-from triage.records import FileRecord, Locator, decode_name
+from triage.model.record import FileRecord, Locator, decode_name
 
 from .common import (
     LOCATOR_KIND,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from triage.errors import EvidenceError, ReadError
-from triage.records import FileRecord, Locator
+from triage.model.record import FileRecord, Locator
 
 from .common import (
     digest_in_walk,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from triage.errors import EvidenceError, ReadError
-from triage.records import FileRecord, Locator, decode_name
+from triage.model.record import FileRecord, Locator, decode_name
 
 from .common import (
     SYMLINK_TARGET_LIMIT,
