@@ -25,13 +25,15 @@ from triage import TOOL_NAME, __version__, outdir
 from triage.errors import EvidenceError, Interrupted, OutputError, VolumeError
 from triage.model.record import FileRecord, json_safe
 from triage.reading import interrupts
+from triage.reading.children import Expanded
 from triage.reading.mediapass import MediaPass
-from triage.reading.pipeline import DeviceRef, Reading, read_all
+from triage.reading.pipeline import Reading, read_all
 from triage.reading.plan import PICTURE_EXTENSIONS, media_plan, picture_order, same_streams
 from triage.report import write_reports
 from triage.sources.containers import Evidence, detect, open_evidence
 from triage.sources.containers.detect import archive_kind
 from triage.sources.containers.verify import skipped, verification
+from triage.sources.extractions.evidence import ExtractionEvidence, open_extraction
 from triage.sources.filesystems import FileSystem, guess_signature, open_filesystem
 from triage.sources.volumes import Volume, find_volumes
 from triage.textsafe import visible_text
@@ -62,6 +64,8 @@ class Listing:
     volumes: list[dict[str, Any]]
     errors: list[str]
     filesystems: list[FileSystem] = field(default_factory=list)
+    limits: list[dict[str, Any]] = field(default_factory=list)  # bounds that stopped an archive or extraction
+    archives: int = 0  # archives expanded into child records
 
     @property
     def total_bytes(self) -> int:
@@ -121,6 +125,7 @@ def list_device(
         try:
             for record in fs.walk():
                 interrupts.check()
+                record.id = str(len(listing.records))
                 listing.records.append((record, fs))
                 info["files"] += 1
                 if listed:
@@ -182,6 +187,9 @@ def summarise(
         "known": sum(1 for r in records if r.known),
         "unknown_pictures": sum(1 for r in pictures if not r.matches and not r.known),
         "bytes": sum(r.size for r in records),
+        "archives": sum(1 for r in records if r.is_archive),
+        "archives_expanded": listing.archives,
+        "by_origin": dict(sorted(Counter(r.origin for r in records).items())),
     }
     hs = settings.hashsets
     return _json_safe_tree({
@@ -199,7 +207,8 @@ def summarise(
         "matches_by_hashset": dict(sorted(by_set.items())),
         "hashsets": hs.describe() if hs else [],
         "thresholds": hs.thresholds if hs else {},
-        "limits": [dict(entry) for fs in listing.filesystems for entry in getattr(fs, "limits", ())],
+        "limits": [dict(entry) for fs in listing.filesystems for entry in getattr(fs, "limits", ())
+                   if isinstance(entry, dict)] + [dict(entry) for entry in listing.limits],
         "errors": list(listing.errors),
     })
 
@@ -236,37 +245,48 @@ def scan_device(
     ``replaced`` is called with the folder when earlier results of the same evidence were replaced.
     """
     started = now()
-    evidence = open_evidence(evidence_path)
+    evidence: Any = open_extraction(evidence_path) or open_evidence(evidence_path)
+    extraction = isinstance(evidence, ExtractionEvidence)
     fixed_name = name is not None
     name = name or device_name(evidence.paths[0])
     listing = Listing([], [], [])
     listed = False
     try:
         work = Reading(listing.records, settings.jobs,
-                       lambda index, record: _finish_record(listing, index, record, settings, progress))
-        media = MediaPass(evidence, {}, settings.verify, threads=work.parallel)
+                       lambda index, record: _finish_record(listing, index, record, settings, progress),
+                       lambda index, expanded: _add_children(listing, index, expanded, settings, progress))
+        media = None if extraction else MediaPass(evidence, {}, settings.verify, threads=work.parallel)
 
         def early(index: int) -> None:
             record = listing.records[index][0]
             if record.locator is not None and record.extension in PICTURE_EXTENSIONS:
-                work.early(index, lambda: device_ref(evidence, listing))
+                work.early(index)
 
         try:
             with interrupts.catching_ctrl_c():
-                media.start_early()
-                list_device(evidence, listing, early if work.parallel else None)
+                if media is not None:
+                    media.start_early()
+                    list_device(evidence, listing, early if work.parallel else None)
+                else:
+                    list_extraction(evidence, listing)
                 listed = True
                 if progress:
                     progress("start", None, listing.total_bytes)
-                order = picture_order(listing.records) if settings.pictures_first else None
-                work.share(same_streams(listing.records))
-                media.add(media_plan(listing.records, settings.pictures_first or work.parallel, work.handed_out))
-                stopped = read_all(work, device_ref(evidence, listing), order, media)
+                stopped = _read_listed(work, listing, settings)
+                if not stopped:
+                    order = picture_order(listing.records) if settings.pictures_first else None
+                    work.share(same_streams(listing.records))
+                    if media is not None:
+                        media.add(media_plan(listing.records, settings.pictures_first or work.parallel,
+                                             work.handed_out))
+                    stopped = read_all(work, order, media)
             verification = _verification(evidence, media, settings)
-            listing.errors.extend(_locate_damage(evidence, verification))
+            if media is not None:
+                listing.errors.extend(_locate_damage(evidence, verification))
         except KeyboardInterrupt:
             work.close(cancel=True)
-            media.close()
+            if media is not None:
+                media.close()
             verification = _verification(evidence, media, settings)
             if not listed:
                 listing.errors.append("interrupted while listing: volumes and files after this point are missing")
@@ -276,7 +296,8 @@ def scan_device(
             raise Interrupted(f"interrupted; partial results in {target}") from None
         except BaseException:
             work.close(cancel=True)
-            media.close()
+            if media is not None:
+                media.close()
             raise
         if stopped:
             work.close(cancel=True)
@@ -294,21 +315,64 @@ def scan_device(
     return target, summary
 
 
-def device_ref(evidence: Evidence, listing: Listing) -> DeviceRef:
-    """How worker processes reopen this device and its file systems."""
-    systems = tuple((fs.kind, fs.offset, fs.size, fs.volume) for fs in listing.filesystems)
-    return DeviceRef(tuple(str(p) for p in evidence.paths), evidence.format, systems)
+def list_extraction(evidence: ExtractionEvidence, listing: Listing) -> Listing:
+    """List a logical extraction: one lister, no volumes; its problems and bounds go to the summary."""
+    source = evidence.extraction
+    listing.filesystems.append(source)
+    for record in source.walk():
+        interrupts.check()
+        record.id = str(len(listing.records))
+        listing.records.append((record, source))
+    interrupts.check()
+    listing.errors.extend(f"extraction: {problem}" for problem in source.errors)
+    listing.limits.extend({"volume": None, "fs": source.kind, "limit": "extraction", "value": None, "count": 1,
+                           "effect": text} for text in source.limits)
+    return listing
+
+
+def _read_listed(work: Reading, listing: Listing, settings: ScanSettings) -> bool:
+    """Records whose content the listing already read (a compressed tar is digested as it is walked): matched
+    and expanded now, never read again. True when --first-hit stopped the scan."""
+    done = [index for index, (record, _) in enumerate(listing.records) if record.sha256 is not None]
+    work.handed_out.update(done)
+    for index in done:
+        if work.finished(index, listing.records[index][0], None):
+            return True
+    return work.stopped
 
 
 def _finish_record(
     listing: Listing, index: int, record: FileRecord, settings: ScanSettings, progress: ProgressFn | None
 ) -> bool:
     """Match a record just read and report progress; True stops the scan (--first-hit)."""
-    if settings.hashsets is not None and record.locator is not None:
+    if settings.hashsets is not None and (record.locator is not None or record.sha256 is not None):
         settings.hashsets.match(record)
     if progress:
         progress("record", record, record.size if record.locator is not None else 0)
     return settings.first_hit and bool(record.matches)
+
+
+def _add_children(
+    listing: Listing, index: int, expanded: Expanded, settings: ScanSettings, progress: ProgressFn | None
+) -> bool:
+    """An archive's members join the listing as records of their own, matched like any stream.
+
+    The archive's own new errors go on its record and the bounds that stopped its expansion into ``limits``.
+    Every member is listed even when --first-hit stops at one of them (True).
+    """
+    record, fs = listing.records[index]
+    record.errors.extend(error for error in expanded.errors if error not in record.errors)
+    listing.archives += 1
+    for hit in expanded.limits:
+        listing.limits.append({"volume": record.volume, "fs": record.fs, "limit": f"archive {hit.get('limit')}",
+                               "value": hit.get("value"), "count": 1,
+                               "effect": f"{hit.get('effect')} ({hit.get('archive')})"})
+    first = len(listing.records)
+    listing.records.extend((child, fs) for child in expanded.children)
+    for position in range(first, len(listing.records)):
+        if _finish_record(listing, position, listing.records[position][0], settings, progress):
+            return True
+    return False
 
 
 def _locate_damage(evidence: Evidence, verification: dict[str, Any]) -> list[str]:
@@ -329,10 +393,15 @@ def _locate_damage(evidence: Evidence, verification: dict[str, Any]) -> list[str
     return []
 
 
-def _verification(evidence: Evidence, media: MediaPass, settings: ScanSettings) -> dict[str, Any]:
-    """The summary's verification fields from the media pass (no hash: stopped before the end of the media)."""
+def _verification(evidence: Any, media: MediaPass | None, settings: ScanSettings) -> dict[str, Any]:
+    """The summary's verification fields from the media pass (no hash: stopped before the end of the media).
+
+    An extraction has no media: its file's own hashes are computed (one more read of it) and nothing is stored.
+    """
     if not settings.verify:
         return skipped()
+    if media is None:
+        return verification({}, evidence.file_hashes(), None)
     error = media.error if media.computed or media.error else "verification stopped before the end of the media"
     return verification(evidence.stored_hashes, media.computed, error)
 
@@ -358,7 +427,7 @@ def write_outputs(
         limit = outdir.name_limit(out_root)
         base = outdir.fit(full, "", limit)
         tmp = Path(tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=out_root))
-        rows = [record.to_json() for record, _ in listing.records]
+        rows = [record.to_json() for record in sorted((r for r, _ in listing.records), key=lambda r: r.order)]
         with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")

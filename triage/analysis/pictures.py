@@ -41,6 +41,7 @@ from PIL import Image
 
 from triage.analysis.pdq import luma_from_rgb, pdq_from_luma
 from triage.analysis.phash import phash as phash_of
+from triage.analysis.typesniff import kind_of
 
 try:  # HEIC/HEIF only where the optional plugin is installed.
     from pillow_heif import register_heif_opener
@@ -53,22 +54,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 DEFAULT_MAX_PIXELS = 100_000_000
 HALF_SCALE_FROM = 256  # JPEGs whose shorter side is at least this are decoded at half size
 
-# MIME types (as triage.analysis.typesniff names them) whose pictures get perceptual hashes. Icons are left out on
-# purpose: thousands of tiny system icons per Windows install, all low PDQ quality, and never what a hash set
-# is about.
-PICTURE_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/gif",
-        "image/bmp",
-        "image/tiff",
-        "image/webp",
-        "image/heic",
-        "image/heif",
-        "image/avif",
-    }
-)
 _HEIF_TYPES = frozenset({"image/heic", "image/heif"})
 
 
@@ -90,8 +75,8 @@ class PerceptualResult:
 
 
 def is_picture_type(mime: str | None) -> bool:
-    """Tell whether a signature MIME type should get perceptual hashes."""
-    return mime in PICTURE_TYPES
+    """Tell whether a signature MIME type should get perceptual hashes (typesniff.kind_of decides)."""
+    return kind_of(mime) == "picture"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -12,6 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from triage.analysis.typesniff import kind_of
+from triage.model.locator import Locator, stream_locator
+
+__all__ = ["FileRecord", "Locator", "decode_name", "encode_name", "json_safe", "stream_locator"]
+
 TIME_KEYS = ("modified", "accessed", "changed", "created")
 
 
@@ -48,24 +53,6 @@ def json_safe(text: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
-class Locator:
-    """Where a stream lives, so that any process can reopen and read it.
-
-    ``kind`` is "tsk" or "apfs"; ``fs_offset`` the byte offset of the file system in the media; for TSK the
-    attribute type and id select the stream (None = the default data stream); for APFS ``volume_index`` picks
-    the container volume and ``stream`` names an extended attribute (None = data fork).
-    """
-
-    kind: str
-    fs_offset: int
-    inode: int
-    attr_type: int | None = None
-    attr_id: int | None = None
-    volume_index: int | None = None
-    stream: str | None = None
-
-
 @dataclass
 class FileRecord:
     """One data stream of one file (see DESIGN.md, files.jsonl).
@@ -95,6 +82,10 @@ class FileRecord:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     byte_runs: list[tuple[int, int, int]] | None = None  # (offset in stream, offset in media, length), when known
+    id: str = ""  # stable across runs: the listing position, then ".n" per child ("12", "12.3")
+    parent: str | None = None  # id of the record this one came out of (an archive), None for a top-level stream
+    origin: str = "filesystem"  # "filesystem", "extraction", "archive", later "carved", "thumbcache", ...
+    location: str = ""  # the whole chain for people: "/Users/a/pack.zip » photos/a.jpg" ("" = the path)
 
     @property
     def extension(self) -> str:
@@ -106,15 +97,28 @@ class FileRecord:
 
     @property
     def is_picture(self) -> bool:
-        return bool(self.type and self.type.startswith("image/"))
+        return kind_of(self.type) == "picture"
 
     @property
     def is_video(self) -> bool:
-        return bool(self.type and self.type.startswith("video/"))
+        return kind_of(self.type) == "video"
+
+    @property
+    def is_archive(self) -> bool:
+        return kind_of(self.type) == "archive"
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        """Sort key of files.jsonl: listing order, each archive's members right after it."""
+        return tuple(int(part) for part in self.id.split(".")) if self.id else ()
 
     def to_json(self) -> dict[str, Any]:
         """The files.jsonl object; key order is fixed so that outputs are byte-reproducible."""
         out: dict[str, Any] = {
+            "id": self.id,
+            "parent": self.parent,
+            "origin": self.origin,
+            "location": json_safe(self.location or self.path),
             "path": json_safe(self.path),
             "volume": self.volume,
             "fs": self.fs,

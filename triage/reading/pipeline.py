@@ -18,33 +18,22 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from triage.analysis.digests import digest_record
 from triage.analysis.pictures import PerceptualResult, is_picture_type, perceptual_hashes
 from triage.model.record import FileRecord
 from triage.reading import interrupts, workers
+from triage.reading.children import Expanded, expand_batch, expand_record
 from triage.reading.mediapass import MediaPass
-from triage.sources.containers import Evidence, reopen
-from triage.sources.filesystems.apfs import ApfsFileSystem
-from triage.sources.filesystems.tsk import TskFileSystem
+from triage.sources import registry
+from triage.sources.filesystems import FileSystem
 
 BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
 WORKER_NICE = 5
 PICTURES_IN_FLIGHT = 128 << 20  # picture bytes sent to workers for perceptual hashing and not yet back
 
-FileSystem = TskFileSystem | ApfsFileSystem
-
-
-@dataclass(frozen=True)
-class DeviceRef:
-    """What a worker needs to open the same device: evidence files, format and where each file system is."""
-
-    paths: tuple[str, ...]
-    fmt: str
-    filesystems: tuple[tuple[str, int, int, int | None], ...]  # (kind, offset, size, volume index)
 
 
 def read_content(record: FileRecord, fs: FileSystem) -> None:
@@ -69,33 +58,7 @@ def perceive(data: bytes, mime: str | None) -> PerceptualResult:
 
 CONTENT_FIELDS = ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash")
 
-_OPEN: dict[tuple[str, ...], tuple[Evidence, dict[int, FileSystem]]] = {}
-
-
-def _worker_filesystem(ref: DeviceRef, offset: int) -> FileSystem:
-    """This worker's own handle for one file system of the device, opened on first use and kept.
-
-    File systems are opened one by one as batches name them: batches are handed out while the device is still
-    being listed, before every file system is known.
-    """
-    if ref.paths not in _OPEN:
-        for evidence, systems in _OPEN.values():
-            for fs in systems.values():
-                fs.close()
-            evidence.close()
-        _OPEN.clear()
-        _OPEN[ref.paths] = (reopen(list(ref.paths), ref.fmt), {})
-    evidence, systems = _OPEN[ref.paths]
-    if offset not in systems:
-        kind, _, size, volume = next(item for item in ref.filesystems if item[1] == offset)
-        if kind == "apfs":
-            systems[offset] = ApfsFileSystem(evidence.reader, offset, size, volume)
-        else:
-            systems[offset] = TskFileSystem(evidence.img, offset, volume, size)
-    return systems[offset]
-
-
-def read_batch(ref: DeviceRef, batch: list[FileRecord]) -> list[tuple[Any, ...]]:
+def read_batch(batch: list[FileRecord]) -> list[tuple[Any, ...]]:
     """Worker entry point: read every stream of the batch with this process's handles.
 
     Only what reading found goes back (``CONTENT_FIELDS`` and the new errors), not the records: less to send,
@@ -105,7 +68,7 @@ def read_batch(ref: DeviceRef, batch: list[FileRecord]) -> list[tuple[Any, ...]]
     for record in batch:
         known_errors = len(record.errors)
         if record.locator is not None:
-            read_content(record, _worker_filesystem(ref, record.locator.fs_offset))
+            read_content(record, registry.open_node(record.locator.parent))
         out.append((*(getattr(record, name) for name in CONTENT_FIELDS), record.errors[known_errors:]))
     return out
 
@@ -167,8 +130,10 @@ class Reading:
     """
 
     def __init__(self, pairs: list[tuple[FileRecord, FileSystem]], jobs: int,
-                 done: Callable[[int, FileRecord], bool]) -> None:
+                 done: Callable[[int, FileRecord], bool],
+                 children: Callable[[int, Expanded], bool] | None = None) -> None:
         self.pairs, self.done = pairs, done
+        self.children = children  # gets each archive's members; True stops the scan (--first-hit)
         self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=workers.context(),
                                          initializer=_start_worker) if jobs > 1 else None)
         self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
@@ -199,8 +164,8 @@ class Reading:
     def parallel(self) -> bool:
         return self.pool is not None
 
-    def early(self, index: int, ref: Callable[[], DeviceRef]) -> None:
-        """Hand out this stream now (worker processes only), in batches; ``ref`` gives the device as listed."""
+    def early(self, index: int) -> None:
+        """Hand out this stream now (worker processes only), in batches."""
         if self.pool is None or self.stopped:
             return
         self._early.append(index)
@@ -208,15 +173,15 @@ class Reading:
         if self._starting is not None and self._starting.is_alive():
             return  # handing out now would wait for the workers to start; the batch grows meanwhile
         if full(len(self._early), self._early_bytes):
-            self.flush(ref())
+            self.flush()
 
-    def flush(self, ref: DeviceRef) -> None:
+    def flush(self) -> None:
         """Hand out the last early batch (results are collected once the listing is done)."""
         if self._early:
-            self.files(self._early, ref)
+            self.files(self._early)
             self._early, self._early_bytes = [], 0
 
-    def files(self, indices: list[int], ref: DeviceRef) -> None:
+    def files(self, indices: list[int]) -> None:
         """Read these streams through their file systems (those not handed out already)."""
         indices = [index for index in indices if index not in self.handed_out]
         self.handed_out.update(indices)
@@ -233,7 +198,7 @@ class Reading:
             return
         for batch in batches(self.pairs, indices):
             records = [self.pairs[index][0] for index in batch]
-            self.pending.append((self.pool.submit(read_batch, ref, records), batch))
+            self.pending.append((self.pool.submit(read_batch, records), batch))
 
     def finished(self, index: int, record: FileRecord, picture: bytes | None) -> bool:
         """A stream completed by the media pass; a picture still needs its perceptual hashes."""
@@ -253,7 +218,9 @@ class Reading:
         while self.pending and not self.stopped and (wait or one or self.pending[0][0].done()):
             future, what = self.pending.popleft()
             result = future.result()
-            if isinstance(what, int):
+            if isinstance(what, tuple):  # ("expand", index): an archive's members
+                self._children(what[1], result)
+            elif isinstance(what, int):
                 record = self.pairs[what][0]
                 self.picture_bytes -= record.size
                 apply_perceptual(record, result)
@@ -281,10 +248,32 @@ class Reading:
                     self.twins.setdefault(first, []).append(index)
                     self.handed_out.add(index)
 
+    def expand(self, index: int) -> None:
+        """Expand the archive at ``index`` (already read and typed): inline, or on a worker process."""
+        if self.children is None or self.stopped:
+            return
+        record, fs = self.pairs[index]
+        if self.pool is None:
+            self._children(index, expand_record(record, fs))
+            return
+        self.pending.append((self.pool.submit(expand_batch, record), ("expand", index)))
+
+    def _children(self, index: int, expanded: Expanded) -> None:
+        """Members join ``pairs`` already read: never handed out for reading."""
+        assert self.children is not None
+        first = len(self.pairs)
+        stop = self.children(index, expanded)
+        self.handed_out.update(range(first, len(self.pairs)))
+        if stop:
+            self.stopped = True
+
     def _done(self, index: int, record: FileRecord) -> bool:
         if self.stopped:
             return True
         stop = self.done(index, record)
+        if not stop and record.is_archive and record.sha256 is not None and record.locator is not None:
+            self.expand(index)
+            stop = self.stopped
         for twin in self.twins.get(index, ()):
             if stop:
                 break
@@ -304,7 +293,6 @@ class Reading:
 
 def read_all(
     work: Reading,
-    ref: DeviceRef,
     order: list[int] | None = None,
     media: MediaPass | None = None,
 ) -> bool:
@@ -316,13 +304,13 @@ def read_all(
     The caller closes ``work``.
     """
     order = list(range(len(work.pairs))) if order is None else order
-    work.flush(ref)
+    work.flush()
     mapped = media.streams if media is not None else {}
-    work.files([index for index in order if index not in mapped], ref)
+    work.files([index for index in order if index not in mapped])
     if media is not None and not work.stopped:
         if media.run(work.finished, work.collect) or work.stopped:
             work.stopped = True
         else:
-            work.files(media.unread, ref)
+            work.files(media.unread)
     work.collect(wait=True)
     return work.stopped

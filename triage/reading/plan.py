@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from triage.model.record import FileRecord, Locator
 from triage.sources.filesystems import FileSystem
-from triage.sources.filesystems.tsk import TskFileSystem
 
 Records = list[tuple[FileRecord, FileSystem]]
 
@@ -50,9 +49,10 @@ def media_plan(
     """
     plan = {}
     for index, (record, fs) in enumerate(records):
-        if record.locator is None or not isinstance(fs, TskFileSystem):
+        runs_of = getattr(fs, "runs", None)  # only sources placed on the media know where a stream lies
+        if record.locator is None or runs_of is None:
             continue
-        runs = fs.runs(record.locator, record.size)
+        runs = runs_of(record.locator, record.size)
         if not runs:
             continue
         record.byte_runs = runs

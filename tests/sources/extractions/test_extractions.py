@@ -25,7 +25,7 @@ import pytest
 from triage.analysis.digests import Digester
 from triage.analysis.pictures import perceptual_hashes
 from triage.errors import EvidenceError, ReadError
-from triage.model.record import FileRecord, Locator, json_safe
+from triage.model.record import FileRecord, json_safe, stream_locator
 from triage.sources.extractions import Extraction, detect_extraction
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -290,7 +290,7 @@ def test_member_cap_and_worker_reopen(built: dict[str, Path]) -> None:
     with Extraction(built["ios.zip"]) as worker:
         assert hashlib.md5(b"".join(worker.read_stream(plist.locator, plist.size))).hexdigest() == plist.md5
         with pytest.raises(ReadError):
-            list(worker.read_stream(Locator(kind="extraction", fs_offset=0, inode=999, stream="x"), 1))
+            list(worker.read_stream(stream_locator("extraction", 0, 999, stream="x"), 1))
 
 
 RSS_PROBE = """

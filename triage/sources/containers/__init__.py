@@ -18,6 +18,7 @@ from typing import Any
 import pytsk3
 
 from triage.errors import EvidenceError
+from triage.model.locator import Locator
 from triage.sources.containers import detect
 from triage.sources.containers.ewf_integrity import foreign_segments
 from triage.sources.containers.readers import (
@@ -29,6 +30,7 @@ from triage.sources.containers.readers import (
     open_vhd,
     open_vmdk,
 )
+from triage.sources.registry import register
 
 MAX_MEDIA_SIZE = 1 << 60  # 1 EiB: far beyond any seized device, far below what a 64-bit offset can hold
 
@@ -319,3 +321,11 @@ def _probe(evidence: Evidence) -> None:
             ) from None
         if len(data) != want:
             raise EvidenceError(f"{name}: media ends early at offset {offset} (truncated)")
+
+
+def evidence_locator(evidence: Evidence) -> Locator:
+    """The evidence as the root node of every locator under it: its files and format."""
+    return Locator("evidence", (tuple(str(p) for p in evidence.paths), evidence.format))
+
+
+register("evidence", lambda locator, _parent: reopen(list(locator.args[0]), str(locator.args[1])))

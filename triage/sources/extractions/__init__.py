@@ -41,6 +41,7 @@ from typing import Any
 
 from triage.errors import EvidenceError
 from triage.model.record import FileRecord, Locator
+from triage.sources.registry import register
 
 from .common import open_readonly
 from .folder_source import FolderSource
@@ -110,6 +111,12 @@ class Extraction:
         else:
             backend = TarSource(path, kind, max_members)
         self._backend = backend
+        # What the scan asks of every lister (triage.sources.filesystems.FileSystem): an extraction is one
+        # "volume" of its own, at no offset of any media.
+        self.offset, self.volume, self.label = 0, None, None
+        self.size = path.stat().st_size if path.is_file() else 0
+        self.notes: list[str] = []
+        self.locator = Locator("extraction", (str(path),))
 
     @property
     def errors(self) -> list[str]:
@@ -122,8 +129,15 @@ class Extraction:
         return self._backend.limits
 
     def walk(self) -> Iterator[FileRecord]:
-        """One record per file, symlink and special file; see the module docstring."""
-        return self._backend.walk()
+        """One record per file, symlink and special file; see the module docstring.
+
+        Each stream locator gets this extraction as its parent, so a worker reopens it through the registry.
+        """
+        for record in self._backend.walk():
+            where = record.locator
+            if where is not None and where.parent is None:
+                record.locator = Locator(where.kind, where.args, self.locator)
+            yield record
 
     def read_stream(self, locator: Locator, size: int) -> Iterator[bytes]:
         """The ``size`` bytes of the record at ``locator`` in 1 MiB chunks; ReadError when they do not all come."""
@@ -145,3 +159,5 @@ class Extraction:
     def __repr__(self) -> str:
         return f"Extraction({str(self.path)!r}, kind={self.kind!r})"
 
+
+register("extraction", lambda locator, _parent: Extraction(Path(str(locator.args[0]))))

@@ -17,7 +17,7 @@ from typing import BinaryIO
 from triage.analysis.digests import Digester
 from triage.analysis.pictures import is_picture_type, perceptual_hashes
 from triage.errors import ReadError
-from triage.model.record import TIME_KEYS, FileRecord, Locator
+from triage.model.record import TIME_KEYS, FileRecord, Locator, stream_locator
 
 CHUNK = 1 << 20
 ORIGIN = "extraction"
@@ -80,7 +80,7 @@ def new_record(path: str, fs: str, size: int, record_times: dict[str, str | None
 
 
 def locator(index: int, name: str) -> Locator:
-    return Locator(kind=LOCATOR_KIND, fs_offset=0, inode=index, stream=name)
+    return stream_locator(LOCATOR_KIND, 0, index, stream=name)
 
 
 def symlink_notes(path: str, target: str) -> list[str]:

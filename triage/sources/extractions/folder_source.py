@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from triage.errors import EvidenceError, ReadError
-from triage.model.record import FileRecord, Locator, decode_name
+from triage.model.record import FileRecord, Locator, decode_name, stream_locator
 
 from .common import (
     LOCATOR_KIND,
@@ -118,7 +118,7 @@ class FolderSource:
             return special_record(path, self.kind, _SPECIAL.get(kind, f"file of mode {info.st_mode:o}"), when)
         # The locator's inode is the file's inode on the examiner's copy: read_stream checks that it still opens
         # the file that was listed (a file replaced, or a folder swapped for a symlink, is a read error).
-        where = Locator(kind=LOCATOR_KIND, fs_offset=0, inode=info.st_ino, stream=relative)
+        where = stream_locator(LOCATOR_KIND, 0, info.st_ino, stream=relative)
         return new_record(path, self.kind, info.st_size, when, where)
 
     def read_stream(self, where: Locator, size: int) -> Iterator[bytes]:

@@ -7,14 +7,56 @@ an empty one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 from triage.errors import VolumeError
-from triage.sources.containers import Evidence
+from triage.model.locator import Locator
+from triage.model.record import FileRecord
+from triage.sources.containers import Evidence, evidence_locator
 from triage.sources.filesystems.apfs import APFS_MAGIC, ApfsFileSystem
 from triage.sources.filesystems.tsk import TskFileSystem
+from triage.sources.registry import register
 from triage.sources.signatures import SIGNATURE_SPAN, volume_signature
 from triage.sources.volumes import Volume
 
-FileSystem = TskFileSystem | ApfsFileSystem
+
+class FileSystem(Protocol):
+    """What the scan needs of anything that lists streams: file systems and logical extractions alike."""
+
+    kind: str
+    name: str
+    label: str | None
+    offset: int
+    size: int
+    volume: int | None
+    notes: list[str]
+    locator: Locator | None
+
+    def walk(self) -> Iterator[FileRecord]: ...
+
+    def read_stream(self, locator: Locator, size: int) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+def _tsk(locator: Locator, evidence: Evidence) -> TskFileSystem:
+    offset, size, volume = locator.args
+    fs = TskFileSystem(evidence.img, int(offset), volume, int(size))  # type: ignore[arg-type]
+    fs.locator = locator
+    return fs
+
+
+def _apfs(locator: Locator, evidence: Evidence) -> ApfsFileSystem:
+    offset, size, volume = locator.args
+    fs = ApfsFileSystem(evidence.reader, int(offset), int(size), volume)  # type: ignore[arg-type]
+    fs.locator = locator
+    return fs
+
+
+register("tsk-fs", _tsk)
+register("apfs-fs", _apfs)
+
 
 def guess_signature(evidence: Evidence, volume: Volume) -> str | None:
     """Name the first known signature found at the start of the volume, if any."""
@@ -36,11 +78,13 @@ def open_filesystem(evidence: Evidence, volume: Volume) -> FileSystem:
         head = evidence.read(volume.offset + 32, 4)
     except OSError as exc:
         raise VolumeError(f"volume start unreadable: {exc}") from None
-    if head == APFS_MAGIC:
-        return ApfsFileSystem(evidence.reader, volume.offset, volume.size, volume.index)
+    kind = "apfs-fs" if head == APFS_MAGIC else "tsk-fs"
+    locator = Locator(kind, (volume.offset, volume.size, volume.index), evidence_locator(evidence))
     try:
-        return TskFileSystem(evidence.img, volume.offset, volume.index, volume.size)
+        return _apfs(locator, evidence) if kind == "apfs-fs" else _tsk(locator, evidence)
     except VolumeError as exc:
+        if kind == "apfs-fs":
+            raise
         guess = guess_signature(evidence, volume)
         if guess:
             raise VolumeError(f"no file system opened; signature suggests: {guess}") from None

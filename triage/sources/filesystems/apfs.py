@@ -15,7 +15,7 @@ from typing import Any
 
 from triage.defaults import MAX_DEPTH, walk_time_budget
 from triage.errors import ReadError, VolumeError
-from triage.model.record import FileRecord, Locator
+from triage.model.record import FileRecord, Locator, stream_locator
 from triage.sources.containers.readers import Reader, one_line
 from triage.sources.filesystems.walking import record_limit
 from triage.sources.signatures import APFS_MAGIC
@@ -108,6 +108,7 @@ class ApfsFileSystem:
         self.volume = volume
         self.label: str | None = None
         self.notes: list[str] = ["APFS: deleted files are not recovered (only allocated entries are listed)"]
+        self.locator: Locator | None = None  # this file system as a node (set by whoever opened it)
         self.limits: list[dict[str, Any]] = []  # what a bound stopped (summary.json ``limits``)
         self.time_budget = walk_time_budget() if time_budget is None else time_budget
         self._volumes: dict[int, Any] = {}
@@ -204,7 +205,7 @@ class ApfsFileSystem:
                              errors=[f"metadata unreadable ({one_line(exc)}); content not read"])
             return
         yield FileRecord(path, self.volume, self.name, inode, size, True, times=times,
-                         locator=Locator("apfs", self.offset, inode, volume_index=index))
+                         locator=stream_locator("apfs", self.offset, inode, volume_index=index, parent=self.locator))
         try:
             has_fork = entry.has_extended_attribute_by_name(RESOURCE_FORK)
             fork_size = int(entry.get_extended_attribute_by_name(RESOURCE_FORK).size) if has_fork else 0
@@ -214,7 +215,7 @@ class ApfsFileSystem:
         if has_fork:
             yield FileRecord(f"{path}:rsrc", self.volume, self.name, inode, fork_size, True,
                              times=dict(times),
-                             locator=Locator("apfs", self.offset, inode, volume_index=index,
+                             locator=stream_locator("apfs", self.offset, inode, volume_index=index, parent=self.locator,
                                              stream=RESOURCE_FORK))
 
     def read_stream(self, locator: Locator, size: int) -> Iterator[bytes]:

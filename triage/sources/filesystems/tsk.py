@@ -23,7 +23,7 @@ from triage.defaults import (
     walk_time_budget,
 )
 from triage.errors import ReadError, VolumeError
-from triage.model.record import FileRecord, Locator, decode_name
+from triage.model.record import FileRecord, Locator, decode_name, stream_locator
 from triage.sources.filesystems.tsk_runs import read_pieces, sparse_layout, stored_bytes, stream_runs
 from triage.sources.filesystems.walking import PathNode, path_of, record_limit
 
@@ -107,6 +107,7 @@ class TskFileSystem:
         self.name = FS_NAMES.get(int(self.fs.info.ftype), f"tsk-{int(self.fs.info.ftype)}")
         self.label: str | None = None
         self.notes: list[str] = []
+        self.locator: Locator | None = None  # this file system as a node (set by whoever opened it)
         self.limits: list[dict[str, Any]] = []  # what a bound stopped (summary.json ``limits``)
         self.time_budget = walk_time_budget() if time_budget is None else time_budget
 
@@ -292,7 +293,7 @@ class TskFileSystem:
         if self.name not in ("ntfs", "hfs+"):
             if not named_only:
                 yield self._sane(FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated,
-                                            times=times, locator=Locator("tsk", self.offset, inode)), source)
+                                            times=times, locator=self._stream(inode)), source)
             return
         found = False
         try:
@@ -318,7 +319,7 @@ class TskFileSystem:
             record = FileRecord(
                 f"{path}:{stream}" if stream else path, self.volume, self.name, inode, int(attr.info.size),
                 allocated, times=dict(times),
-                locator=Locator("tsk", self.offset, inode, atype, int(attr.info.id)),
+                locator=stream_locator("tsk", self.offset, inode, atype, int(attr.info.id), parent=self.locator),
             )
             if _stores_nothing(attr):
                 # e.g. NTFS $BadClus:$Bad: a volume-sized, entirely sparse stream with no data on disk.
@@ -329,7 +330,10 @@ class TskFileSystem:
         # stream to list; HFS+ files always have a data fork, even when TSK lists no attribute for it.
         if not found and not named_only and self.name == "hfs+":
             yield self._sane(FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated,
-                                        times=times, locator=Locator("tsk", self.offset, inode)), source)
+                                        times=times, locator=self._stream(inode)), source)
+
+    def _stream(self, inode: int) -> Locator:
+        return stream_locator("tsk", self.offset, inode, parent=self.locator)
 
     def read_media(self, offset: int, size: int) -> bytes:
         """Bytes of the media under this file system (the image pytsk3 reads)."""
