@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -17,8 +18,22 @@ from triage.errors import EvidenceError
 from triage.scan import ScanSettings, scan_device
 from triage.sources.containers import open_evidence
 
-UNUSABLE = ["missing", "directory", "empty", "noise", "truncated_e01", "e01_missing_middle", "e01_foreign_segment",
-            "e01_foreign_geometry", "zip", "gzip"]
+UNUSABLE = ["missing", "empty", "noise", "truncated_e01", "e01_missing_middle", "e01_foreign_segment",
+            "e01_foreign_geometry", "gzip"]
+# A folder and a zip were refused before issue 13; they are logical extractions now (tests/sources/extractions).
+EXTRACTIONS = ["directory", "zip"]
+
+
+@pytest.mark.parametrize("name", EXTRACTIONS)
+def test_folder_and_zip_are_extractions(corpus: dict[str, Case], tmp_path: Path, name: str) -> None:
+    """Once refused ("is a directory", "ZIP archive"), now scanned: the zipped raw image is one hashed member."""
+    found = case(corpus, name)
+    assert found.evidence is not None
+    proc = triage("scan", found.evidence, "-o", tmp_path / "out", "-j", "1")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(next((tmp_path / "out").glob("*/summary.json")).read_text(encoding="utf-8"))
+    assert summary["evidence"]["extraction"] == ("folder" if name == "directory" else "zip")
+    assert summary["counts"]["files"] == (0 if name == "directory" else 1)
 
 
 @pytest.mark.parametrize("name", UNUSABLE)
@@ -131,7 +146,7 @@ def _special(tmp_path: Path, kind: str) -> Path:
 
 
 SPECIAL = [("loop", "symlink loop"), ("ring", "symlink loop"), ("dangling", "broken symlink"),
-           ("dir_link", "is a directory"), ("fifo", "is a FIFO (named pipe), not an evidence file"),
+           ("fifo", "is a FIFO (named pipe), not an evidence file"),
            ("socket", "is a socket, not an evidence file")]
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import lzma
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ def detect_extraction(path: Path) -> str | None:
     if os.path.isdir(path):
         return "folder"
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open; devices are disk images
+            return None
         with open(open_readonly(path), "rb") as raw:
             head = raw.read(512)
             if head[:4] in _ZIP_MAGIC:
