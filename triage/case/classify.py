@@ -11,8 +11,9 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from triage.analysis.typesniff import sniff
+from triage.analysis.typesniff import kind_of, looks_like_tar, sniff
 from triage.sources.containers import detect
+from triage.sources.extractions import detect_extraction
 from triage.sources.signatures import SIGNATURE_SPAN, volume_signature
 
 HEAD_SIZE = SIGNATURE_SPAN
@@ -30,8 +31,8 @@ class Kind:
     """The verdict on one file.
 
     ``name`` is one of: ewf, qcow, vhd, vhdx, vmdk, vmdk-descriptor, raw (a disk signature was seen), raw-weak
-    (no signature, but binary and sector-sized), unsupported (evidence we cannot open, e.g. L01), unreadable,
-    other (not evidence; ``detail`` says why).
+    (no signature, but binary and sector-sized), extraction (a tar or zip holding a logical extraction),
+    unsupported (evidence we cannot open, e.g. L01), unreadable, other (not evidence; ``detail`` says why).
     """
 
     name: str
@@ -139,6 +140,10 @@ def _raw_or_not(path: Path, size: int, head: bytes) -> Kind:
     if signature:
         return Kind("raw", signature)
     mime = sniff(head)
+    if kind_of(mime) == "archive" or looks_like_tar(head[:512]):
+        extraction = detect_extraction(path)  # a phone or logical extraction delivered as tar/zip
+        if extraction is not None:
+            return Kind("extraction", f"{extraction} extraction")
     if mime is not None:
         return Kind("other", f"not evidence: {mime} by signature")
     if plausible_mbr(head):

@@ -239,7 +239,7 @@ def _group(files: list[_File], skipped: list[Skipped]) -> list[Device]:
     for f in files:
         if f.path in claimed:
             continue
-        if f.kind.name in ("raw", "raw-weak", "vmdk", "vhd", "vhdx", "qcow"):
+        if f.kind.name in ("raw", "raw-weak", "vmdk", "vhd", "vhdx", "qcow", "extraction"):
             fmt = "raw" if f.kind.name.startswith("raw") else f.kind.name
             devices.append(_device(f, [f.path], fmt, f.size))
         elif f.kind.name in ("unreadable", "unsupported"):

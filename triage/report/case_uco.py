@@ -69,7 +69,8 @@ class _Ids:
         return f"kb:{kind}-{uuid_text(self._uuid(kind, parts))}"
 
     def file(self, record: dict[str, Any]) -> str:
-        parts: tuple[Any, ...] = (record.get("volume"), json_text(record.get("path") or ""), record.get("inode"))
+        where = record.get("location") or record.get("path") or ""
+        parts: tuple[Any, ...] = (record.get("volume"), json_text(where), record.get("inode"))
         value, counter = self._uuid("file", parts), 1
         while value in self.files:
             counter += 1
@@ -198,11 +199,11 @@ def _volume(ids: _Ids, volume: dict[str, Any]) -> dict[str, Any]:
 
 
 def _file(ids: _Ids, record: dict[str, Any], file_id: str) -> dict[str, Any]:
-    path = json_text(record.get("path") or "")
+    path = json_text(record.get("location") or record.get("path") or "")  # the chain, for an archive member
     facet: dict[str, Any] = {
         "@id": ids.make("file-facet", file_id),
         "@type": "uco-observable:FileFacet",
-        "uco-observable:fileName": file_name(path),
+        "uco-observable:fileName": file_name(json_text(record.get("path") or "")),
         "uco-observable:filePath": path,
         "uco-observable:allocationStatus": "allocated" if record.get("allocated", True) else "unallocated",
         "uco-observable:isDirectory": False,
@@ -254,9 +255,11 @@ def _graph(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[d
         action["uco-action:endTime"] = _datetime(summary["finished"])
     yield action
     del action
+    by_record = {record.get("id"): file_id for record, file_id in zip(records, file_ids, strict=True)}
     for record, file_id in zip(records, file_ids, strict=True):
         yield _file(ids, record, file_id)
-        yield _relationship(ids, file_id, volume_ids.get(record.get("volume"), image["@id"]))
+        container = by_record.get(record.get("parent")) if record.get("parent") is not None else None
+        yield _relationship(ids, file_id, container or volume_ids.get(record.get("volume"), image["@id"]))
 
 
 def build_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:

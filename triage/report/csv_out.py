@@ -23,6 +23,10 @@ from typing import Any
 from triage.report.common import match_text, record_times, visible
 
 COLUMNS: tuple[str, ...] = (
+    "id",
+    "parent",
+    "origin",
+    "location",
     "path",
     "volume",
     "fs",
@@ -70,6 +74,10 @@ def record_row(record: dict[str, Any]) -> list[str]:
     """The cells of one record, in ``COLUMNS`` order."""
     times = record_times(record)
     values: dict[str, Any] = {
+        "id": record.get("id"),
+        "parent": record.get("parent"),
+        "origin": record.get("origin"),
+        "location": record.get("location") or record.get("path"),
         "path": record.get("path"),
         "volume": record.get("volume"),
         "fs": record.get("fs"),

@@ -101,7 +101,11 @@ def _source(summary: dict[str, Any]) -> ET.Element:
 
 def _fileobject(record: dict[str, Any], volume_offset: int | None = None) -> ET.Element:
     obj = _sub(None, "fileobject")
-    _sub(obj, "filename", (record.get("path") or "").lstrip("/"))
+    location = record.get("location") or record.get("path") or ""
+    if record.get("parent") is not None and " » " in location:
+        # DFXML's way to say "inside another file": the archive this member came out of.
+        _sub(_sub(obj, "parent_object"), "filename", location.rsplit(" » ", 1)[0].lstrip("/"))
+    _sub(obj, "filename", location.lstrip("/"))
     for error in record.get("errors") or []:
         _sub(obj, "error", error)
     if record.get("volume") is not None:

@@ -64,7 +64,7 @@ def case_id(summary: dict[str, Any]) -> str:
 def _file_path(device: str, record: dict[str, Any]) -> str:
     volume = record.get("volume")
     prefix = f"{device}/vol{volume}" if volume is not None else device
-    return json_text(prefix + "/" + (record.get("path") or "").lstrip("/"))
+    return json_text(prefix + "/" + (record.get("location") or record.get("path") or "").lstrip("/"))
 
 
 def _media_file(device: str, record: dict[str, Any]) -> dict[str, Any]:
