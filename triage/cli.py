@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from triage import __version__
+from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import Interrupted, OutputError, TriageError, UsageError
 from triage.model.record import FileRecord
 from triage.textsafe import from_json_safe, terminal_safe
@@ -79,11 +80,11 @@ def _load_hashsets(specs: tuple[str, ...], pdq: int, phash: int, pdq_quality: in
 
 def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by scan and case: hash sets and perceptual thresholds."""
-    func = click.option("--pdq-quality", default=50, show_default=True, type=click.IntRange(0, 100),
+    func = click.option("--pdq-quality", default=PDQ_MIN_QUALITY, show_default=True, type=click.IntRange(0, 100),
                         help="Minimum PDQ quality for a picture to be matched by PDQ.")(func)
-    func = click.option("--phash-threshold", default=10, show_default=True, type=click.IntRange(0, 64),
+    func = click.option("--phash-threshold", default=PHASH_THRESHOLD, show_default=True, type=click.IntRange(0, 64),
                         help="Maximum pHash Hamming distance for a match.")(func)
-    func = click.option("--pdq-threshold", default=31, show_default=True, type=click.IntRange(0, 256),
+    func = click.option("--pdq-threshold", default=PDQ_THRESHOLD, show_default=True, type=click.IntRange(0, 256),
                         help="Maximum PDQ Hamming distance for a match.")(func)
     func = click.option("-H", "--hashset", "hashsets", multiple=True, metavar="[alert:|known:]PATH",
                         help="Hash set to match against (repeatable).")(func)

@@ -19,6 +19,28 @@ WALK_TIME_BUDGET_ENV = "TRIAGE_WALK_BUDGET"  # seconds; overrides WALK_TIME_BUDG
 MAX_SIZE_FACTOR = 4  # a stream recorded as larger than 4x its volume is refused unless its runs show holes
 MAX_SPARSE_SIZE = 64 << 30  # largest sparse stream hashed (holes fed as zeros: ~4 minutes of hashing at most)
 
+# Perceptual matching: the defaults of --pdq-threshold, --phash-threshold and --pdq-quality.
+PDQ_THRESHOLD = 31  # PDQ Hamming distance (of 256 bits): the PDQ authors' recommended match threshold
+PHASH_THRESHOLD = 10  # pHash Hamming distance (of 64 bits)
+PDQ_MIN_QUALITY = 50  # PDQ quality 0-100; below it a flat picture's hash carries too little structure to match
+
+# Pictures.
+PICTURE_BYTES = 64 << 20  # pictures up to this size are kept in memory for PDQ/pHash; larger ones get an error
+MAX_PIXELS = 100_000_000  # a picture declaring more pixels is not decoded (decompression bombs)
+
+# Archives (triage.sources.archives.limits.Limits takes these as its defaults). The order of magnitude mature
+# scanners use (ClamAV's max-scansize/max-files/max-recursion, 7-Zip's and libarchive's bomb guards): a real
+# archive never reaches them, a zip bomb, 42.zip-style nesting or a quine does.
+ARCHIVE_MAX_DEPTH = 8  # archives inside archives; 42.zip needs 6, real-world nesting rarely exceeds 3
+ARCHIVE_MAX_MEMBERS = 100_000  # members listed per archive (a phone extraction zip can hold this many)
+ARCHIVE_MAX_TOTAL = 64 << 30  # bytes expanded per top-level archive, all nesting levels together
+ARCHIVE_MAX_RATIO = 1000  # expanded/compressed per member; deflate's best is ~1032:1, only bombs get near it
+ARCHIVE_RATIO_FLOOR = 16 << 20  # the ratio is judged only past this many expanded bytes (small files compress well)
+ARCHIVE_SPOOL_LIMIT = 4 << 30  # largest nested archive copied to a temporary file to open it
+
+# Logical extractions given as evidence.
+EXTRACTION_MAX_MEMBERS = 10_000_000  # a whole phone is ~1M files; beyond this the walk stops with a note in limits
+
 
 def walk_time_budget() -> float:
     """The per-file-system walk budget in seconds: ``$TRIAGE_WALK_BUDGET`` when set to a number, else the default."""

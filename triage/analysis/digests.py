@@ -11,10 +11,9 @@ import hashlib
 from collections.abc import Iterable
 
 from triage.analysis.typesniff import HEAD_SIZE, extension_mismatch, sniff
+from triage.defaults import PICTURE_BYTES
 from triage.errors import ReadError
 from triage.model.record import FileRecord
-
-PICTURE_BYTES_LIMIT = 64 << 20
 
 
 class Digester:
@@ -46,7 +45,7 @@ class Digester:
         self._typed = True
         record = self.record
         record.type = sniff(self._head)
-        if not (self._keep_pictures and record.is_picture and record.size <= PICTURE_BYTES_LIMIT):
+        if not (self._keep_pictures and record.is_picture and record.size <= PICTURE_BYTES):
             self._keep = None
 
     def fail(self, error: str) -> None:
@@ -68,8 +67,8 @@ class Digester:
             return None
         record.md5, record.sha1, record.sha256 = (digest.hexdigest() for digest in self._hashes)
         record.ext_mismatch = extension_mismatch(record.type, record.extension)
-        if record.is_picture and self._keep is None and record.size > PICTURE_BYTES_LIMIT:
-            record.errors.append(f"picture larger than {PICTURE_BYTES_LIMIT} bytes: not perceptually hashed")
+        if record.is_picture and self._keep is None and record.size > PICTURE_BYTES:
+            record.errors.append(f"picture larger than {PICTURE_BYTES} bytes: not perceptually hashed")
         return b"".join(self._keep) if self._keep is not None else None
 
 

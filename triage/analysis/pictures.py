@@ -42,6 +42,7 @@ from PIL import Image
 from triage.analysis.pdq import luma_from_rgb, pdq_from_luma
 from triage.analysis.phash import phash as phash_of
 from triage.analysis.typesniff import kind_of
+from triage.defaults import MAX_PIXELS
 
 try:  # HEIC/HEIF only where the optional plugin is installed.
     from pillow_heif import register_heif_opener
@@ -51,7 +52,6 @@ try:  # HEIC/HEIF only where the optional plugin is installed.
 except ImportError:  # pragma: no cover - depends on the environment
     HEIF_AVAILABLE = False
 
-DEFAULT_MAX_PIXELS = 100_000_000
 HALF_SCALE_FROM = 256  # JPEGs whose shorter side is at least this are decoded at half size
 
 _HEIF_TYPES = frozenset({"image/heic", "image/heif"})
@@ -110,7 +110,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def perceptual_hashes(
-    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mime: str | None = None
+    data: bytes, max_pixels: int = MAX_PIXELS, mime: str | None = None
 ) -> PerceptualResult:
     """Compute PDQ (+quality) and pHash of a picture held in memory.
 

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from triage.case.runner import CaseEvent, CaseResult, CaseSettings, run_case
+from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.textsafe import from_json_safe
 from triage.textsafe import terminal_safe as safe
 
@@ -73,7 +74,8 @@ class CaseProgressView:
 
 
 def run_case_command(case_dir: Path, out: Path, hashsets: list[str], jobs: int = 0, scheduler: str | None = None,
-                     pdq_threshold: int = 31, phash_threshold: int = 10, pdq_quality: int = 50, verify: bool = True,
+                     pdq_threshold: int = PDQ_THRESHOLD, phash_threshold: int = PHASH_THRESHOLD,
+                     pdq_quality: int = PDQ_MIN_QUALITY, verify: bool = True,
                      command: list[str] | None = None, console: Console | None = None) -> int:
     """Run ``triage case`` and return its exit code: 0 all done, 5 some devices failed, 4 interrupted."""
     err = console or Console(stderr=True, highlight=False)

@@ -31,6 +31,7 @@ from triage.case.executors import run_dask, run_local
 from triage.case.store import CaseStore
 from triage.case.summary import write_reports
 from triage.case.worker import DeviceOutcome, DeviceTask
+from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import EvidenceError, UsageError
 
 EXIT_OK, EXIT_INTERRUPTED, EXIT_SOME_FAILED = 0, 4, 5
@@ -42,9 +43,9 @@ class CaseSettings:
     """What the examiner chose for the whole case (each device is scanned with the same)."""
 
     hashsets: list[str] = field(default_factory=list)
-    pdq_threshold: int = 31
-    phash_threshold: int = 10
-    pdq_min_quality: int = 50
+    pdq_threshold: int = PDQ_THRESHOLD
+    phash_threshold: int = PHASH_THRESHOLD
+    pdq_min_quality: int = PDQ_MIN_QUALITY
     verify: bool = True
     cache_dir: Path | None = None
     command: list[str] = field(default_factory=list)

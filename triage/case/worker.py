@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import Interrupted, TriageError
 
 PROGRESS_TOPIC = "triage-case-progress"
@@ -36,7 +37,7 @@ class DeviceTask:
     first: str
     out_root: str
     specs: tuple[str, ...] = ()
-    thresholds: tuple[int, int, int] = (31, 10, 50)  # pdq, phash, pdq minimum quality
+    thresholds: tuple[int, int, int] = (PDQ_THRESHOLD, PHASH_THRESHOLD, PDQ_MIN_QUALITY)  # pdq, phash, pdq quality
     cache_dir: str | None = None
     verify: bool = True
     jobs: int = 1

@@ -22,14 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import HashSetError
 from triage.known.model import EXACT_ALGORITHMS, ROLE_ALERT, ROLE_KNOWN, ROLES, WIDTH, Category
 from triage.known.store import CompiledSet, load_or_compile, open_index, resolve_cache_dir
 from triage.model.record import FileRecord
-
-DEFAULT_PDQ_THRESHOLD = 31
-DEFAULT_PHASH_THRESHOLD = 10
-DEFAULT_PDQ_MIN_QUALITY = 50
 
 
 def parse_spec(spec: str) -> tuple[str | None, Path]:
@@ -97,9 +94,9 @@ class HashSets:
         self,
         sets: list[LoadedSet],
         cache_dir: Path,
-        pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
-        phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
-        pdq_min_quality: int = DEFAULT_PDQ_MIN_QUALITY,
+        pdq_threshold: int = PDQ_THRESHOLD,
+        phash_threshold: int = PHASH_THRESHOLD,
+        pdq_min_quality: int = PDQ_MIN_QUALITY,
     ) -> None:
         for name, value, top in (
             ("PDQ threshold", pdq_threshold, 256),
@@ -119,9 +116,9 @@ class HashSets:
         cls,
         specs: list[str],
         cache_dir: Path | None = None,
-        pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
-        phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
-        pdq_min_quality: int = DEFAULT_PDQ_MIN_QUALITY,
+        pdq_threshold: int = PDQ_THRESHOLD,
+        phash_threshold: int = PHASH_THRESHOLD,
+        pdq_min_quality: int = PDQ_MIN_QUALITY,
     ) -> HashSets:
         """Open (compiling on first use) every set named by ``specs``, in the order given.
 

@@ -18,6 +18,7 @@ from typing import IO, BinaryIO
 
 from triage.analysis.digests import Digester
 from triage.analysis.pictures import is_picture_type, perceptual_hashes
+from triage.defaults import ARCHIVE_RATIO_FLOOR, PICTURE_BYTES
 from triage.model.record import FileRecord
 from triage.sources.archives.formats import (
     CountingReader,
@@ -28,7 +29,7 @@ from triage.sources.archives.formats import (
     tar_members,
     zip_members,
 )
-from triage.sources.archives.limits import CHUNK, PICTURE_BYTES, RATIO_FLOOR, SPOOL_MEMORY, Limits
+from triage.sources.archives.limits import CHUNK, SPOOL_MEMORY, Limits
 from triage.sources.archives.sevenzip import seven_zip_members
 from triage.sources.archives.sniff import (
     COMPRESSED_TYPES,
@@ -255,7 +256,7 @@ def _read(run: _Run, frame: _Frame, stack: list[_Frame], member: Member, record:
                 run.hit("max_total", limits.max_total, (), "expansion of the whole archive stopped")
                 run.stop_all = True
                 raise _Stopped(f"expansion stopped: more than {limits.max_total} bytes expanded from this archive")
-            if read > RATIO_FLOOR:
+            if read > ARCHIVE_RATIO_FLOOR:
                 ratio = _ratio(member, read, frame.counter.count - start if frame.counter is not None else None)
                 if ratio is not None and ratio > limits.max_ratio:
                     run.hit("max_ratio", limits.max_ratio, frame.chain, "expansion of this archive stopped")

@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from triage.defaults import EXTRACTION_MAX_MEMBERS
 from triage.errors import EvidenceError
 from triage.model.record import FileRecord, Locator
 from triage.sources.registry import register
@@ -49,9 +50,8 @@ from .folder_source import FolderSource
 from .tar_source import DECOMPRESSORS, TarSource
 from .zip_source import ZipSource
 
-__all__ = ["DEFAULT_MAX_MEMBERS", "KINDS", "Extraction", "detect_extraction"]
+__all__ = ["KINDS", "Extraction", "detect_extraction"]
 
-DEFAULT_MAX_MEMBERS = 10_000_000  # a whole phone is ~1M files; beyond this the walk stops with a note in limits
 KINDS = ("folder", "tar", "tar.gz", "tar.bz2", "tar.xz", "zip")
 _NAMES = {"folder": "folder", "zip": "zip extraction"}
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -96,7 +96,7 @@ class Extraction:
     kind: str
     name: str
 
-    def __init__(self, path: Path, *, max_members: int = DEFAULT_MAX_MEMBERS) -> None:
+    def __init__(self, path: Path, *, max_members: int = EXTRACTION_MAX_MEMBERS) -> None:
         path = Path(path)
         if not os.path.lexists(path):
             raise EvidenceError(f"{path}: no such file or folder")
