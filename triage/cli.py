@@ -29,7 +29,7 @@ from rich.table import Table
 
 from triage import __version__
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
-from triage.errors import Interrupted, OutputError, TriageError, UsageError
+from triage.errors import Interrupted, OutputError, TriageError, UsageError, one_line
 from triage.model.record import FileRecord
 from triage.textsafe import from_json_safe, terminal_safe
 
@@ -45,7 +45,7 @@ def run_guarded(debug: bool, action: Callable[[], int]) -> None:
     except TriageError as exc:
         if debug:
             traceback.print_exc()
-        err.print(f"[bold red]triage: error:[/] {_one_line(exc)}", soft_wrap=True)
+        err.print(f"[bold red]triage: error:[/] {terminal_safe(one_line(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[bold red]triage: interrupted[/]")
@@ -53,15 +53,10 @@ def run_guarded(debug: bool, action: Callable[[], int]) -> None:
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             traceback.print_exc()
-        err.print(f"[bold red]triage: internal error:[/] {exc.__class__.__name__}: {_one_line(exc)} "
+        err.print(f"[bold red]triage: internal error:[/] {terminal_safe(one_line(exc, typed=True))} "
                   "(run with --debug for details)", soft_wrap=True)
         sys.exit(1)
     sys.exit(code)
-
-
-def _one_line(exc: BaseException) -> str:
-    """The message on one line, terminal-safe: messages name evidence files, and those names are hostile."""
-    return terminal_safe(" ".join(str(exc).split()) or exc.__class__.__name__)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -141,7 +136,7 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                 except TriageError as exc:
                     if len(images) == 1:
                         raise
-                    err.print(f"[bold red]triage: error:[/] {_one_line(exc)}", soft_wrap=True)
+                    err.print(f"[bold red]triage: error:[/] {terminal_safe(one_line(exc))}", soft_wrap=True)
                     worst = max(worst, exc.exit_code)
                     continue
             print_summary(summary, target)

@@ -53,3 +53,17 @@ class OutputError(TriageError):
     """
 
     exit_code = 6
+
+
+def one_line(exc: BaseException, *, typed: bool = False, last: bool = False) -> str:
+    """An exception's message on one line: notes, record errors and stderr hold one line per problem.
+
+    ``last`` keeps only the last non-blank line, because libyal and TSK messages are backtraces whose last line
+    says what failed; ``typed`` prefixes the class name, because a library's bare message (a KeyError's ``'x'``)
+    says nothing without it. An empty message gives the class name.
+    """
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    text = " ".join(" ".join(lines[-1:] if last else lines).split())
+    if not text:
+        return exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}" if typed else text

@@ -43,6 +43,7 @@ from triage.analysis.pdq import luma_from_rgb, pdq_from_luma
 from triage.analysis.phash import phash as phash_of
 from triage.analysis.typesniff import kind_of
 from triage.defaults import MAX_PIXELS
+from triage.errors import one_line
 
 try:  # HEIC/HEIF only where the optional plugin is installed.
     from pillow_heif import register_heif_opener
@@ -77,11 +78,6 @@ class PerceptualResult:
 def is_picture_type(mime: str | None) -> bool:
     """Tell whether a signature MIME type should get perceptual hashes (typesniff.kind_of decides)."""
     return kind_of(mime) == "picture"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().replace("\r", " ").replace("\n", " ")
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -161,4 +157,4 @@ def perceptual_hashes(
         # Pillow's message carries a memory address; keep the error reproducible between runs.
         return PerceptualResult(error="cannot identify image file")
     except Exception as exc:  # every decoder failure is data, not a crash
-        return PerceptualResult(error=_one_line(exc))
+        return PerceptualResult(error=one_line(exc, typed=True))

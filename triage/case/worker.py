@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
-from triage.errors import Interrupted, TriageError
+from triage.errors import Interrupted, TriageError, one_line
 
 PROGRESS_TOPIC = "triage-case-progress"
 PROGRESS_EVERY = 0.5  # seconds between progress messages per device
@@ -186,6 +186,3 @@ def _hashsets(task: DeviceTask) -> Any:
     return _hashsets_cache[key]
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line (library messages are often multi-line)."""
-    return " ".join(str(exc).split()) or exc.__class__.__name__

@@ -19,6 +19,7 @@ from typing import IO, BinaryIO
 from triage.analysis.digests import Digester
 from triage.analysis.pictures import is_picture_type, perceptual_hashes
 from triage.defaults import ARCHIVE_RATIO_FLOOR, PICTURE_BYTES
+from triage.errors import one_line
 from triage.model.record import FileRecord
 from triage.sources.archives.formats import (
     CountingReader,
@@ -103,11 +104,6 @@ class _Run:
             self.archive_errors.append({"archive": self.label(chain), "error": error})
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().replace("\r", " ").replace("\n", " ")
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _open(source: BinaryIO, mime: str, name: str) -> tuple[str, Iterator[Member], CountingReader | None]:
     """The member iterator of one archive; raises when its structure cannot be read at all."""
     if mime == RAR:
@@ -148,7 +144,7 @@ def expand(
     try:
         fs, members, counter = _open(source, archive_mime, parent.path)
     except Exception as exc:
-        run.archive_error(parent, (), f"archive not expanded: {one_line(exc)}")
+        run.archive_error(parent, (), f"archive not expanded: {one_line(exc, typed=True)}")
         return
     stack = [_Frame(members, fs, (), depth, None, parent, counter)]
     index = 0
@@ -165,7 +161,7 @@ def expand(
                 stack.pop().close()
                 continue
             except Exception as exc:  # the archive's structure broke between members
-                run.archive_error(frame.record, frame.chain, f"archive read stopped: {one_line(exc)}")
+                run.archive_error(frame.record, frame.chain, f"archive read stopped: {one_line(exc, typed=True)}")
                 stack.pop().close()
                 continue
             if frame.count >= run.limits.max_members:
@@ -208,7 +204,7 @@ def _member(run: _Run, frame: _Frame, stack: list[_Frame], member: Member) -> tu
     try:
         stream = member.open()
     except Exception as exc:
-        digester.fail(one_line(exc))
+        digester.fail(one_line(exc, typed=True))
         return child, None
     try:
         spool, mime = _read(run, frame, stack, member, record, digester, stream, chain)
@@ -227,7 +223,7 @@ def _member(run: _Run, frame: _Frame, stack: list[_Frame], member: Member) -> tu
     try:
         fs, members, counter = _open(spool, mime, member.path)
     except Exception as exc:
-        record.errors.append(f"archive not expanded: {one_line(exc)}")
+        record.errors.append(f"archive not expanded: {one_line(exc, typed=True)}")
         spool.close()
         return child, None
     return child, _Frame(members, fs, chain, frame.depth + 1, None, record, counter, spool)
@@ -294,7 +290,7 @@ def _read(run: _Run, frame: _Frame, stack: list[_Frame], member: Member, record:
         _drop(spool)
         return None, None
     except Exception as exc:  # corrupt data, bad CRC, truncated member, unsupported method
-        digester.fail(one_line(exc))
+        digester.fail(one_line(exc, typed=True))
         _drop(spool)
         return None, None
     if member.size is None:

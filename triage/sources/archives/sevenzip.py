@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from triage.errors import one_line
 from triage.sources.archives.formats import ENCRYPTED, Member, _times, iso_utc, member_path
 
 _QUEUE_CHUNKS = 8
@@ -147,11 +148,6 @@ class _SevenZipReader:
         self.archive.close()
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().replace("\n", " ")
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def seven_zip_members(source: BinaryIO) -> Iterator[Member]:
     """Members of a 7z in archive order; the header is read now (a truncated 7z raises here)."""
     import py7zr
@@ -188,7 +184,7 @@ def seven_zip_members(source: BinaryIO) -> Iterator[Member]:
                 if kind == "error":
                     for info in pending:  # the pass stopped: what was not read is an error on each member
                         member = member_of(info)
-                        member.error = f"not read: {_one_line(value)}"
+                        member.error = f"not read: {one_line(value, typed=True)}"
                         yield member
                     return
                 info = _match(pending, value)

@@ -17,14 +17,13 @@ from typing import Any
 
 import pytsk3
 
-from triage.errors import EvidenceError
+from triage.errors import EvidenceError, one_line
 from triage.model.locator import Locator
 from triage.sources.containers import detect
 from triage.sources.containers.ewf_integrity import foreign_segments
 from triage.sources.containers.readers import (
     Reader,
     SegmentedFileReader,
-    one_line,
     open_ewf,
     open_qcow,
     open_vhd,
@@ -113,7 +112,7 @@ class TskImage(pytsk3.Img_Info):
                 data = self._reader.read(position, step)
             except OSError as exc:
                 data = bytes(step)
-                self._note(position, position + step, one_line(exc))
+                self._note(position, position + step, one_line(exc, last=True))
             parts.append(data)
             if len(data) < step:
                 break
@@ -317,7 +316,7 @@ def _probe(evidence: Evidence) -> None:
             data = evidence.read(offset, want)
         except (OSError, ValueError, OverflowError) as exc:
             raise EvidenceError(
-                f"{name}: cannot read media at offset {offset} (truncated or damaged: {one_line(exc)})"
+                f"{name}: cannot read media at offset {offset} (truncated or damaged: {one_line(exc, last=True)})"
             ) from None
         if len(data) != want:
             raise EvidenceError(f"{name}: media ends early at offset {offset} (truncated)")

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from triage import errors
 from triage.errors import EvidenceError
 from triage.sources.containers.ewf_integrity import EwfChunkChecker
 
@@ -134,7 +135,7 @@ def open_ewf(paths: list[Path]) -> tuple[LibReader, Any]:
         size = handle.get_media_size()
         checker = EwfChunkChecker(paths, handle.get_chunk_size(), handle.get_bytes_per_sector(), size)
     except (OSError, ValueError) as exc:
-        raise EvidenceError(f"{paths[0]}: cannot open EWF set ({one_line(exc)})") from None
+        raise EvidenceError(f"{paths[0]}: cannot open EWF set ({errors.one_line(exc, last=True)})") from None
     return EwfReader(handle, size, checker), handle
 
 
@@ -147,7 +148,7 @@ def open_vmdk(path: Path) -> LibReader:
         handle.open(str(path), "r")
         handle.open_extent_data_files()
     except (OSError, ValueError) as exc:
-        raise EvidenceError(f"{path}: cannot open VMDK ({one_line(exc)})") from None
+        raise EvidenceError(f"{path}: cannot open VMDK ({errors.one_line(exc, last=True)})") from None
     extents = []
     with contextlib.suppress(Exception):  # only used to tell a sparse VMDK from a full one
         for index in range(handle.get_number_of_extents()):
@@ -165,7 +166,7 @@ def open_vhd(path: Path) -> LibReader:
     try:
         handle.open(str(path), "r")
     except (OSError, ValueError) as exc:
-        raise EvidenceError(f"{path}: cannot open VHD/VHDX ({one_line(exc)})") from None
+        raise EvidenceError(f"{path}: cannot open VHD/VHDX ({errors.one_line(exc, last=True)})") from None
     if getattr(handle, "parent_identifier", None):
         raise EvidenceError(f"{path}: differencing VHD needs its parent image; not supported")
     return LibReader(handle, handle.get_media_size())
@@ -179,11 +180,14 @@ def open_qcow(path: Path) -> LibReader:
     try:
         handle.open(str(path), "r")
     except (OSError, ValueError) as exc:
-        raise EvidenceError(f"{path}: cannot open QCOW ({one_line(exc)})") from None
+        raise EvidenceError(f"{path}: cannot open QCOW ({errors.one_line(exc, last=True)})") from None
     return LibReader(handle, handle.get_media_size())
 
 
 def one_line(exc: BaseException) -> str:
-    """The last meaningful line of a library error (libyal errors are multi-line backtraces)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else exc.__class__.__name__
+    """A libyal error's last line, since their messages are backtraces.
+
+    Only triage.reading.mediapass still imports this name; everything else calls
+    ``triage.errors.one_line(exc, last=True)``, which this is.
+    """
+    return errors.one_line(exc, last=True)

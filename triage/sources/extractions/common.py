@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from triage.analysis.digests import Digester
 from triage.analysis.pictures import is_picture_type, perceptual_hashes
-from triage.errors import ReadError
+from triage.errors import ReadError, one_line
 from triage.model.record import TIME_KEYS, FileRecord, Locator, stream_locator
 
 CHUNK = 1 << 20
@@ -24,12 +24,6 @@ ORIGIN = "extraction"
 LOCATOR_KIND = "extraction"
 SYMLINK_TARGET_LIMIT = 4096  # PATH_MAX: a longer "target" stored in a zip is not a link target
 _HAS_ORIGIN_FIELD = any(f.name == "origin" for f in dataclasses.fields(FileRecord))
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for a record's errors."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def iso_ns(nanoseconds: int | None) -> str | None:
@@ -128,7 +122,7 @@ def read_chunks(handle: BinaryIO, size: int, what: str) -> Iterator[bytes]:
         except ReadError:
             raise
         except Exception as exc:  # zlib/lzma/bz2/CRC/OS errors of one member are that member's error
-            raise ReadError(f"{what}: {one_line(exc)}") from exc
+            raise ReadError(f"{what}: {one_line(exc, typed=True)}") from exc
         if not chunk:
             raise ReadError(f"{what}: short read, {size - left} of {size} bytes")
         left -= len(chunk)

@@ -20,7 +20,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from triage.errors import EvidenceError, ReadError
+from triage.errors import EvidenceError, ReadError, one_line
 from triage.model.record import FileRecord, Locator, decode_name, stream_locator
 
 from .common import (
@@ -28,7 +28,6 @@ from .common import (
     iso_ns,
     iso_seconds,
     new_record,
-    one_line,
     open_readonly,
     read_chunks,
     rooted,
@@ -54,7 +53,7 @@ class FolderSource:
         try:
             self._device = os.stat(self.root).st_dev
         except OSError as exc:
-            raise EvidenceError(f"cannot open {path}: {one_line(exc)}") from exc
+            raise EvidenceError(f"cannot open {path}: {one_line(exc, typed=True)}") from exc
 
     def walk(self) -> Iterator[FileRecord]:
         stack = [""]  # folders still to list, relative to the root ("" is the root)
@@ -65,7 +64,7 @@ class FolderSource:
                 fd = open_readonly(os.path.join(self.root, folder) if folder else self.root,
                                    os.O_DIRECTORY | (os.O_NOFOLLOW if folder else 0))
             except OSError as exc:
-                self.errors.append(f"cannot list {rooted(folder)}: {one_line(exc)}")
+                self.errors.append(f"cannot list {rooted(folder)}: {one_line(exc, typed=True)}")
                 continue
             subfolders: list[str] = []
             try:
@@ -73,7 +72,7 @@ class FolderSource:
                     with os.scandir(fd) as entries:
                         names = sorted((os.fsencode(entry.name), entry.name) for entry in entries)
                 except OSError as exc:
-                    self.errors.append(f"cannot list {rooted(folder)}: {one_line(exc)}")
+                    self.errors.append(f"cannot list {rooted(folder)}: {one_line(exc, typed=True)}")
                     continue
                 for _raw, name in names:
                     relative = f"{folder}/{name}" if folder else name
@@ -82,7 +81,7 @@ class FolderSource:
                         info = os.lstat(name, dir_fd=fd)
                     except OSError as exc:
                         record = new_record(path, self.kind, 0, times(), None)
-                        record.errors.append(f"cannot stat: {one_line(exc)}")
+                        record.errors.append(f"cannot stat: {one_line(exc, typed=True)}")
                         yield record
                         continue
                     if stat.S_ISDIR(info.st_mode):
@@ -111,7 +110,7 @@ class FolderSource:
                 target = os.readlink(name, dir_fd=fd)
             except OSError as exc:
                 record = new_record(path, self.kind, 0, when, None)
-                record.errors.append(f"symlink target unreadable: {one_line(exc)}")
+                record.errors.append(f"symlink target unreadable: {one_line(exc, typed=True)}")
                 return record
             return symlink_record(path, self.kind, target, when)
         if kind != stat.S_IFREG:
@@ -126,7 +125,7 @@ class FolderSource:
         try:
             fd = open_readonly(os.path.join(self.root, where.stream or ""), os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as exc:  # EACCES for a mode-000 file when not root, ELOOP for a symlink now
-            raise ReadError(f"cannot open {what}: {one_line(exc)}") from exc
+            raise ReadError(f"cannot open {what}: {one_line(exc, typed=True)}") from exc
         with os.fdopen(fd, "rb", buffering=0) as handle:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_ino != where.inode:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from triage.errors import EvidenceError, ReadError
+from triage.errors import EvidenceError, ReadError, one_line
 from triage.model.record import FileRecord, Locator
 
 from .common import (
@@ -27,7 +27,6 @@ from .common import (
     iso_seconds,
     locator,
     new_record,
-    one_line,
     open_readonly,
     read_chunks,
     rooted,
@@ -91,13 +90,14 @@ class TarSource:
         try:
             raw: BinaryIO = open(open_readonly(self.path), "rb", buffering=1 << 16)  # noqa: SIM115
         except OSError as exc:
-            raise EvidenceError(f"cannot open {self.path}: {one_line(exc)}") from exc
+            raise EvidenceError(f"cannot open {self.path}: {one_line(exc, typed=True)}") from exc
         try:
             stream = DECOMPRESSORS[self.kind](raw) if self.compressed else raw
             tar = tarfile.TarFile(fileobj=_LastRead(stream), mode="r", encoding="utf-8", errors="surrogateescape")
         except TAR_ERRORS as exc:
             raw.close()
-            raise EvidenceError(f"{self.path}: not a readable {self.kind} archive: {one_line(exc)}") from exc
+            why = one_line(exc, typed=True)
+            raise EvidenceError(f"{self.path}: not a readable {self.kind} archive: {why}") from exc
         return raw, tar
 
     @staticmethod
@@ -123,7 +123,7 @@ class TarSource:
                 try:
                     member = self._next(tar)
                 except TAR_ERRORS as exc:
-                    self.errors.append(f"tar listing stopped after {index} members: {one_line(exc)}")
+                    self.errors.append(f"tar listing stopped after {index} members: {one_line(exc, typed=True)}")
                     break
                 if member is None:
                     self._check_end(tar, index)
@@ -223,7 +223,7 @@ class TarSource:
                     latest[member.name] = (index, member.name, member.size, digested)
                 index += 1
         except TAR_ERRORS as exc:
-            self.errors.append(f"hard links not resolved: {one_line(exc)}")
+            self.errors.append(f"hard links not resolved: {one_line(exc, typed=True)}")
         finally:
             self._close(raw, tar)
         for record, target in by_index.values():
@@ -248,7 +248,7 @@ class TarSource:
             tar.offset, tar.firstmember = offset, None
             member = self._next(tar)
         except TAR_ERRORS as exc:
-            raise ReadError(f"{what}: {one_line(exc)}") from exc
+            raise ReadError(f"{what}: {one_line(exc, typed=True)}") from exc
         if member is None or member.name != where.stream:
             raise ReadError(f"{what}: member {where.inode} is {member.name if member else None!r} now")
         yield from self._member_chunks(tar, member)
@@ -284,7 +284,7 @@ class TarSource:
                     if member is None:
                         break
             except TAR_ERRORS as exc:
-                raise ReadError(f"{what}: {one_line(exc)}") from exc
+                raise ReadError(f"{what}: {one_line(exc, typed=True)}") from exc
             if member is None or member.name != where.stream:
                 raise ReadError(f"{what}: member {where.inode} is {member.name if member else None!r} now")
             yield from self._member_chunks(tar, member)

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from triage.errors import EvidenceError, ReadError
+from triage.errors import EvidenceError, ReadError, one_line
 from triage.model.record import FileRecord, Locator, decode_name
 
 from .common import (
@@ -34,7 +34,6 @@ from .common import (
     iso_ns,
     locator,
     new_record,
-    one_line,
     open_readonly,
     read_chunks,
     rooted,
@@ -96,12 +95,12 @@ class ZipSource:
         try:
             self._raw: BinaryIO = open(open_readonly(path), "rb")  # noqa: SIM115
         except OSError as exc:
-            raise EvidenceError(f"cannot open {path}: {one_line(exc)}") from exc
+            raise EvidenceError(f"cannot open {path}: {one_line(exc, typed=True)}") from exc
         try:
             self._zip = _EndRecordOnly(self._raw, mode="r")
         except ZIP_ERRORS as exc:
             self._raw.close()
-            raise EvidenceError(f"{path}: not a readable zip archive: {one_line(exc)}") from exc
+            raise EvidenceError(f"{path}: not a readable zip archive: {one_line(exc, typed=True)}") from exc
 
     def _directory(self, index: int, offset: int) -> Iterator[tuple[int, int, zipfile.ZipInfo, bytes]]:
         """Central-directory entries from entry ``index`` at ``offset``: (index, offset, info, raw name)."""
@@ -121,7 +120,7 @@ class ZipSource:
                 break
             except ZIP_ERRORS as exc:
                 self.errors.append(f"zip central directory unreadable after {len(self._offsets)} members: "
-                                   f"{one_line(exc)}")
+                                   f"{one_line(exc, typed=True)}")
                 break
             if index >= self.max_members:
                 self.limits.append(f"member count limit {self.max_members} reached: "
@@ -177,7 +176,7 @@ class ZipSource:
                 target = decode_name(handle.read(SYMLINK_TARGET_LIMIT))
         except ZIP_ERRORS as exc:
             record = new_record(path, self.kind, 0, when, None)
-            record.errors.append(f"symlink target unreadable: {one_line(exc)}")
+            record.errors.append(f"symlink target unreadable: {one_line(exc, typed=True)}")
             return record
         return symlink_record(path, self.kind, target, when)
 
@@ -186,7 +185,7 @@ class ZipSource:
         try:
             info = self._info(where.inode)
         except (*ZIP_ERRORS, IndexError) as exc:
-            raise ReadError(f"{what}: {one_line(exc)}") from exc
+            raise ReadError(f"{what}: {one_line(exc, typed=True)}") from exc
         if info.filename != where.stream:
             raise ReadError(f"{what}: member {where.inode} is {info.filename!r}")
         if info.flag_bits & _ENCRYPTED_FLAG:
@@ -194,14 +193,14 @@ class ZipSource:
         try:
             handle = self._zip.open(info)
         except ZIP_ERRORS as exc:
-            raise ReadError(f"{what}: {one_line(exc)}") from exc
+            raise ReadError(f"{what}: {one_line(exc, typed=True)}") from exc
         with handle:
             yield from read_chunks(handle, size, what)
             try:  # the CRC is checked when the member's end is read
                 if handle.read(1):
                     raise ReadError(f"{what}: longer than its recorded size {size}")
             except ZIP_ERRORS as exc:
-                raise ReadError(f"{what}: {one_line(exc)}") from exc
+                raise ReadError(f"{what}: {one_line(exc, typed=True)}") from exc
 
     def close(self) -> None:
         try:

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from triage.defaults import MAX_DEPTH, walk_time_budget
-from triage.errors import ReadError, VolumeError
+from triage.errors import ReadError, VolumeError, one_line
 from triage.model.record import FileRecord, Locator, stream_locator
-from triage.sources.containers.readers import Reader, one_line
+from triage.sources.containers.readers import Reader
 from triage.sources.filesystems.walking import record_limit
 from triage.sources.signatures import APFS_MAGIC
 
@@ -102,7 +102,7 @@ class ApfsFileSystem:
         try:
             self.container.open_file_object(self._slice)
         except (OSError, ValueError) as exc:
-            raise VolumeError(f"APFS container could not be opened ({one_line(exc)})") from None
+            raise VolumeError(f"APFS container could not be opened ({one_line(exc, last=True)})") from None
         self.offset = offset
         self.size = size
         self.volume = volume
@@ -117,7 +117,7 @@ class ApfsFileSystem:
         try:
             count = self.container.get_number_of_volumes()
         except OSError as exc:
-            raise VolumeError(f"APFS container volumes could not be listed ({one_line(exc)})") from None
+            raise VolumeError(f"APFS container volumes could not be listed ({one_line(exc, last=True)})") from None
         self._multi = count > 1
         for index in range(count):
             try:  # a damaged volume superblock fails here: note it, open the others
@@ -125,7 +125,7 @@ class ApfsFileSystem:
                 name = vol.name or f"volume{index}"
                 locked = vol.is_locked()
             except OSError as exc:
-                self.notes.append(f"APFS volume {index} could not be opened: {one_line(exc)}")
+                self.notes.append(f"APFS volume {index} could not be opened: {one_line(exc, last=True)}")
                 continue
             names.append(name)
             if locked:
@@ -147,7 +147,8 @@ class ApfsFileSystem:
             try:
                 root = vol.get_root_directory()
             except OSError as exc:
-                self.notes.append(f"APFS volume {prefix or index}: root directory unreadable: {one_line(exc)}")
+                why = one_line(exc, last=True)
+                self.notes.append(f"APFS volume {prefix or index}: root directory unreadable: {why}")
                 continue
             if root is None:  # libfsapfs gives None, not an error, when the root entry is missing
                 self.notes.append(f"APFS volume {prefix or index}: root directory missing")
@@ -160,7 +161,7 @@ class ApfsFileSystem:
                     ident = int(directory.identifier)
                     entries = list(directory.sub_file_entries)
                 except OSError as exc:
-                    self.notes.append(f"directory {path or '/'} could not be read: {one_line(exc)}")
+                    self.notes.append(f"directory {path or '/'} could not be read: {one_line(exc, last=True)}")
                     continue
                 if ident in seen:
                     continue
@@ -179,7 +180,8 @@ class ApfsFileSystem:
                         child = f"{path}/{entry.name}"
                         mode = int(entry.file_mode or 0) & _S_IFMT
                     except OSError as exc:
-                        self.notes.append(f"entry {position} of directory {path or '/'} unreadable: {one_line(exc)}")
+                        why = one_line(exc, last=True)
+                        self.notes.append(f"entry {position} of directory {path or '/'} unreadable: {why}")
                         continue
                     if mode == _S_IFDIR:
                         if depth < MAX_DEPTH:
@@ -202,7 +204,7 @@ class ApfsFileSystem:
             size = int(entry.size)
         except OSError as exc:
             yield FileRecord(path, self.volume, self.name, None, 0, True,
-                             errors=[f"metadata unreadable ({one_line(exc)}); content not read"])
+                             errors=[f"metadata unreadable ({one_line(exc, last=True)}); content not read"])
             return
         yield FileRecord(path, self.volume, self.name, inode, size, True, times=times,
                          locator=stream_locator("apfs", self.offset, inode, volume_index=index, parent=self.locator))
@@ -210,7 +212,7 @@ class ApfsFileSystem:
             has_fork = entry.has_extended_attribute_by_name(RESOURCE_FORK)
             fork_size = int(entry.get_extended_attribute_by_name(RESOURCE_FORK).size) if has_fork else 0
         except OSError as exc:
-            self.notes.append(f"{path}: extended attributes unreadable: {one_line(exc)}")
+            self.notes.append(f"{path}: extended attributes unreadable: {one_line(exc, last=True)}")
             has_fork = False
         if has_fork:
             yield FileRecord(f"{path}:rsrc", self.volume, self.name, inode, fork_size, True,
@@ -224,7 +226,7 @@ class ApfsFileSystem:
             entry = self._volumes[locator.volume_index or 0].get_file_entry_by_identifier(locator.inode)
             source = entry.get_extended_attribute_by_name(locator.stream) if locator.stream and entry else entry
         except (OSError, KeyError) as exc:
-            raise ReadError(f"cannot open APFS entry {locator.inode}: {one_line(exc)}") from None
+            raise ReadError(f"cannot open APFS entry {locator.inode}: {one_line(exc, last=True)}") from None
         if source is None:
             raise ReadError(f"cannot open APFS entry {locator.inode}: not found")
         offset = 0
@@ -233,7 +235,7 @@ class ApfsFileSystem:
             try:
                 data = source.read_buffer_at_offset(want, offset)
             except OSError as exc:
-                raise ReadError(f"read failed at offset {offset} of {size}: {one_line(exc)}") from None
+                raise ReadError(f"read failed at offset {offset} of {size}: {one_line(exc, last=True)}") from None
             if not data:
                 raise ReadError(f"short read: {offset} of {size} bytes")
             offset += len(data)

@@ -22,7 +22,7 @@ from triage.defaults import (
     MAX_SPARSE_SIZE,
     walk_time_budget,
 )
-from triage.errors import ReadError, VolumeError
+from triage.errors import ReadError, VolumeError, one_line
 from triage.model.record import FileRecord, Locator, decode_name, stream_locator
 from triage.sources.filesystems.tsk_runs import read_pieces, sparse_layout, stored_bytes, stream_runs
 from triage.sources.filesystems.walking import PathNode, path_of, record_limit
@@ -434,9 +434,8 @@ _NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)
 
 
 def _last_line(exc: BaseException) -> str:
-    """TSK's message without its C++ source location, on one line."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[-1] if lines else exc.__class__.__name__
+    """TSK's message without its C++ source location, on one line (its last line names what failed)."""
+    text = one_line(exc, last=True)
     if re.fullmatch(r"\w+\(.*\)", text):  # RuntimeError("ValueError('...')"): a read callback raised
         quoted = re.findall(r"'([^']*)'|\"([^\"]*)\"", text)
         text = next((a or b for a, b in reversed(quoted) if a or b), text)
