@@ -24,12 +24,12 @@ import platform
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from triage.case.discover import Device, Skipped
 from triage.model.record import json_safe
+from triage.model.times import now
 from triage.textsafe import from_json_safe
 
 SCHEMA_VERSION = 2
@@ -53,10 +53,6 @@ CREATE TABLE IF NOT EXISTS matches (
 CREATE INDEX IF NOT EXISTS matches_device ON matches(device);
 CREATE TABLE IF NOT EXISTS skipped (path TEXT PRIMARY KEY, reason TEXT NOT NULL, error INTEGER NOT NULL);
 """
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def fingerprint(body: dict[str, Any]) -> str:

@@ -19,8 +19,9 @@ from typing import Any
 from jinja2 import Environment
 
 from triage import TOOL_NAME, __version__
-from triage.case.store import CaseStore, now
+from triage.case.store import CaseStore
 from triage.model.record import json_safe
+from triage.model.times import now
 from triage.textsafe import visible_text
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

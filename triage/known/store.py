@@ -23,7 +23,6 @@ import mmap
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from triage.known.detect import parse_file
 from triage.known.exact_index import FENCE_STRIDE, ExactIndex, fence_of, sort_unique
 from triage.known.model import EXACT_ALGORITHMS, PERCEPTUAL_ALGORITHMS, Category, ParsedSet
 from triage.known.perceptual_index import PerceptualIndex, build_perceptual
+from triage.model.times import now
 
 INDEX_VERSION = 1
 ENV_CACHE_DIR = "TRIAGE_CACHE_DIR"
@@ -159,7 +159,7 @@ def build_meta(parsed: ParsedSet, source: Path, sha256: str, arrays: dict[str, n
         "warning_count": parsed.warning_count,
         "info": parsed.info,
         "digest": arrays_digest(arrays),
-        "compiled": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "compiled": now(),
     }
 
 

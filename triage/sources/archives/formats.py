@@ -21,10 +21,10 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import BinaryIO
 
 from triage.model.record import TIME_KEYS
+from triage.model.times import dos_time, iso_datetime, iso_utc
 from triage.sources.archives.limits import SYMLINK_TARGET_BYTES
 from triage.sources.archives.sniff import BZIP2, GZIP, TAR_BLOCK, XZ, looks_like_tar
 
@@ -83,22 +83,6 @@ class CountingReader(io.IOBase):
         return self.raw.seekable()
 
 
-def iso_utc(when: float | datetime | None) -> str | None:
-    """ISO-8601 UTC ("YYYY-MM-DDTHH:MM:SSZ"); naive datetimes are taken as UTC; None for absent or absurd."""
-    if when is None:
-        return None
-    try:
-        if isinstance(when, datetime):
-            moment = when if when.tzinfo else when.replace(tzinfo=UTC)
-        else:
-            if when <= 0:
-                return None
-            moment = datetime.fromtimestamp(when, tz=UTC)
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 def member_path(name: str) -> str:
     """A "/"-rooted member path: leading "./" and "/" dropped, backslashes kept (they are name bytes on Unix)."""
     while name.startswith("./"):
@@ -117,7 +101,7 @@ def _times(modified: str | None = None, accessed: str | None = None, created: st
 def _zip_mtime(info: zipfile.ZipInfo) -> str | None:
     """The UTC mtime of the extended-timestamp extra field (0x5455) when present, else the DOS time.
 
-    DOS times are the archiver's local time without a zone; they are written as if UTC (nothing better is known).
+    DOS times are the archiver's local time without a zone: written without "Z" (as extractions write them).
     """
     extra = info.extra
     pos = 0
@@ -127,10 +111,7 @@ def _zip_mtime(info: zipfile.ZipInfo) -> str | None:
         if tag == 0x5455 and len(body) >= 5 and body[0] & 1:
             return iso_utc(struct.unpack_from("<i", body, 1)[0])
         pos += 4 + length
-    try:
-        return iso_utc(datetime(*info.date_time))
-    except ValueError:
-        return None
+    return dos_time(info.date_time)
 
 
 def zip_members(source: BinaryIO) -> Iterator[Member]:
@@ -265,7 +246,7 @@ def single_members(source: BinaryIO, mime: str, archive_name: str) -> Iterator[M
             name = stem
         else:
             name = base
-    member = Member(member_path(name), None, None, _times(modified=iso_utc(mtime or None)))
+    member = Member(member_path(name), None, None, _times(modified=iso_utc(mtime)))
     member.open = lambda: _OPENERS[mime](source)
     return iter([member])
 
@@ -298,9 +279,10 @@ def rar_members(source: BinaryIO) -> Iterator[Member]:
             for info in infos:
                 if info.is_dir():
                     continue
-                mtime = info.mtime or (_dos(info.date_time) if getattr(info, "date_time", None) else None)
-                times = _times(modified=iso_utc(mtime), accessed=iso_utc(getattr(info, "atime", None)),
-                               changed=iso_utc(getattr(info, "ctime", None)))
+                # RAR 5 times are UTC (aware datetimes); RAR 4's are DOS local times (naive): no "Z" for those
+                modified = iso_datetime(info.mtime) if info.mtime else dos_time(getattr(info, "date_time", None))
+                times = _times(modified=modified, accessed=iso_datetime(getattr(info, "atime", None)),
+                               changed=iso_datetime(getattr(info, "ctime", None)))
                 member = Member(member_path(info.filename), info.file_size, info.compress_size, times)
                 if info.needs_password():
                     member.error = ENCRYPTED
@@ -315,13 +297,6 @@ def rar_members(source: BinaryIO) -> Iterator[Member]:
                 copy.close()
 
     return members()
-
-
-def _dos(date_time: tuple[int, ...]) -> datetime | None:
-    try:
-        return datetime(*date_time[:6])
-    except (TypeError, ValueError):
-        return None
 
 
 def _rar_link(archive, info) -> str:

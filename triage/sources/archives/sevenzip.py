@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from triage.errors import one_line
-from triage.sources.archives.formats import ENCRYPTED, Member, _times, iso_utc, member_path
+from triage.model.times import iso_filetime
+from triage.sources.archives.formats import ENCRYPTED, Member, _times, member_path
 
 _QUEUE_CHUNKS = 8
 _PUT_WAIT = 0.2
@@ -157,9 +158,9 @@ def seven_zip_members(source: BinaryIO) -> Iterator[Member]:
     encrypted = archive.needs_password()
 
     def member_of(info: Any) -> Member:
-        mtime = info.lastwritetime.totimestamp() if info.lastwritetime is not None else None
+        mtime = iso_filetime(int(info.lastwritetime)) if info.lastwritetime is not None else None  # exact, to 100 ns
         # no per-member packed size: in a solid block py7zr gives the whole block's to the first member only
-        return Member(member_path(info.filename), info.uncompressed, None, _times(modified=iso_utc(mtime)))
+        return Member(member_path(info.filename), info.uncompressed, None, _times(modified=mtime))
 
     def members() -> Iterator[Member]:
         if encrypted:

@@ -11,7 +11,6 @@ import dataclasses
 import errno
 import os
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import BinaryIO
 
 from triage.analysis.digests import Digester
@@ -24,30 +23,6 @@ ORIGIN = "extraction"
 LOCATOR_KIND = "extraction"
 SYMLINK_TARGET_LIMIT = 4096  # PATH_MAX: a longer "target" stored in a zip is not a link target
 _HAS_ORIGIN_FIELD = any(f.name == "origin" for f in dataclasses.fields(FileRecord))
-
-
-def iso_ns(nanoseconds: int | None) -> str | None:
-    """ISO-8601 UTC with nanoseconds when present; None for no time (0) or one out of range."""
-    if not nanoseconds:
-        return None
-    seconds, nano = divmod(nanoseconds, 1_000_000_000)
-    try:
-        text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return None
-    if nano:
-        text += f".{nano:09d}".rstrip("0")
-    return text + "Z"
-
-
-def iso_seconds(seconds: float | int | None) -> str | None:
-    """ISO-8601 UTC of a POSIX time given in (possibly fractional) seconds."""
-    if seconds is None:
-        return None
-    try:
-        return iso_ns(round(float(seconds) * 1_000_000_000))
-    except (OverflowError, ValueError):
-        return None
 
 
 def times(modified: str | None = None, accessed: str | None = None, changed: str | None = None,

@@ -22,11 +22,10 @@ from pathlib import Path
 
 from triage.errors import EvidenceError, ReadError, one_line
 from triage.model.record import FileRecord, Locator, decode_name, stream_locator
+from triage.model.times import iso_ns, iso_utc
 
 from .common import (
     LOCATOR_KIND,
-    iso_ns,
-    iso_seconds,
     new_record,
     open_readonly,
     read_chunks,
@@ -103,7 +102,7 @@ class FolderSource:
     def _record(self, fd: int, name: str, relative: str, path: str, info: os.stat_result) -> FileRecord:
         birth = getattr(info, "st_birthtime", None)
         when = times(iso_ns(info.st_mtime_ns), iso_ns(info.st_atime_ns), iso_ns(info.st_ctime_ns),
-                     iso_seconds(birth) if birth else None)
+                     iso_utc(birth) if birth else None)
         kind = stat.S_IFMT(info.st_mode)
         if kind == stat.S_IFLNK:
             try:

@@ -21,10 +21,10 @@ from typing import Any, BinaryIO
 
 from triage.errors import EvidenceError, ReadError, one_line
 from triage.model.record import FileRecord, Locator
+from triage.model.times import iso_utc
 
 from .common import (
     digest_in_walk,
-    iso_seconds,
     locator,
     new_record,
     open_readonly,
@@ -151,7 +151,7 @@ class TarSource:
     def _record(self, tar: tarfile.TarFile, member: tarfile.TarInfo, index: int) -> FileRecord | None:
         path = rooted(member.name)
         pax = member.pax_headers
-        when = times(iso_seconds(member.mtime), _pax_time(pax, "atime"), _pax_time(pax, "ctime"))
+        when = times(iso_utc(member.mtime), _pax_time(pax, "atime"), _pax_time(pax, "ctime"))
         if member.isdir():
             return None
         if member.issym():
@@ -302,7 +302,7 @@ def _pax_time(pax: dict[str, str], key: str) -> str | None:
     if value is None:
         return None
     try:
-        return iso_seconds(float(value))
+        return iso_utc(float(value))
     except ValueError:
         return None
 

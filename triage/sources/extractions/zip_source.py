@@ -28,10 +28,10 @@ from typing import BinaryIO
 
 from triage.errors import EvidenceError, ReadError, one_line
 from triage.model.record import FileRecord, Locator, decode_name
+from triage.model.times import dos_time, iso_filetime, iso_utc
 
 from .common import (
     SYMLINK_TARGET_LIMIT,
-    iso_ns,
     locator,
     new_record,
     open_readonly,
@@ -251,19 +251,13 @@ def _zip_times(info: zipfile.ZipInfo) -> dict[str, str | None]:
         pos += 4 + length
         if tag == 0x5455 and body:  # extended timestamp: flags, then mtime (central directory: mtime only)
             if body[0] & 1 and len(body) >= 5:
-                modified = iso_ns(struct.unpack_from("<i", body, 1)[0] * 1_000_000_000)
+                modified = iso_utc(struct.unpack_from("<i", body, 1)[0])
         elif tag == 0x000A and len(body) >= 32:  # NTFS: reserved, then attribute tag 1 with 3 FILETIMEs
             sub, sub_len = struct.unpack_from("<HH", body, 4)
             if sub == 1 and sub_len >= 24:
                 mtime, atime, ctime = struct.unpack_from("<QQQ", body, 8)
-                modified, accessed, created = (_filetime(mtime), _filetime(atime), _filetime(ctime))
+                modified, accessed, created = (iso_filetime(mtime), iso_filetime(atime), iso_filetime(ctime))
     if modified is None:
-        year, month, day, hour, minute, second = info.date_time
-        modified = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+        modified = dos_time(info.date_time)
     return times(modified, accessed, None, created)
 
-
-def _filetime(value: int) -> str | None:
-    if not value:
-        return None
-    return iso_ns((value - _NTFS_EPOCH_DELTA * 10_000_000) * 100)

@@ -10,12 +10,12 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from triage.defaults import MAX_DEPTH, walk_time_budget
 from triage.errors import ReadError, VolumeError, one_line
 from triage.model.record import FileRecord, Locator, stream_locator
+from triage.model.times import iso_ns
 from triage.sources.containers.readers import Reader
 from triage.sources.filesystems.walking import record_limit
 from triage.sources.signatures import APFS_MAGIC
@@ -59,18 +59,6 @@ class MediaSlice:
         pass
 
 
-def ns_time(value: int | None) -> str | None:
-    """ISO-8601 UTC from APFS nanoseconds since 1970."""
-    if not value:
-        return None
-    seconds, nano = divmod(int(value), 1_000_000_000)
-    try:
-        text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return None
-    return text + (f".{nano:09d}".rstrip("0") if nano else "") + "Z"
-
-
 def _times(entry: Any) -> dict[str, str | None]:
     def get(name: str) -> int | None:
         try:
@@ -79,10 +67,10 @@ def _times(entry: Any) -> dict[str, str | None]:
             return None
 
     return {
-        "modified": ns_time(get("modification_time")),
-        "accessed": ns_time(get("access_time")),
-        "changed": ns_time(get("inode_change_time")),
-        "created": ns_time(get("creation_time")),
+        "modified": iso_ns(get("modification_time")),
+        "accessed": iso_ns(get("access_time")),
+        "changed": iso_ns(get("inode_change_time")),
+        "created": iso_ns(get("creation_time")),
     }
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytsk3
@@ -24,6 +23,7 @@ from triage.defaults import (
 )
 from triage.errors import ReadError, VolumeError, one_line
 from triage.model.record import FileRecord, Locator, decode_name, stream_locator
+from triage.model.times import iso_utc
 from triage.sources.filesystems.tsk_runs import read_pieces, sparse_layout, stored_bytes, stream_runs
 from triage.sources.filesystems.walking import PathNode, path_of, record_limit
 
@@ -65,26 +65,12 @@ _ORPHAN_DIR = b"$OrphanFiles"
 TSK_ERRORS = (OSError, RuntimeError)
 
 
-def iso_time(seconds: int, nano: int = 0) -> str | None:
-    """ISO-8601 UTC, or None for a time the file system does not hold (0)."""
-    if not seconds:
-        return None
-    try:
-        stamp = datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-    text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
-    if nano:
-        text += f".{nano:09d}".rstrip("0")
-    return text + "Z"
-
-
 def meta_times(meta: Any) -> dict[str, str | None]:
     return {
-        "modified": iso_time(meta.mtime, getattr(meta, "mtime_nano", 0)),
-        "accessed": iso_time(meta.atime, getattr(meta, "atime_nano", 0)),
-        "changed": iso_time(meta.ctime, getattr(meta, "ctime_nano", 0)),
-        "created": iso_time(meta.crtime, getattr(meta, "crtime_nano", 0)),
+        "modified": iso_utc(meta.mtime, getattr(meta, "mtime_nano", 0)),
+        "accessed": iso_utc(meta.atime, getattr(meta, "atime_nano", 0)),
+        "changed": iso_utc(meta.ctime, getattr(meta, "ctime_nano", 0)),
+        "created": iso_utc(meta.crtime, getattr(meta, "crtime_nano", 0)),
     }
 
 
