@@ -44,6 +44,15 @@ def test_missing_file_exit_3(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_debug_on_the_group_or_the_command(tmp_path: Path) -> None:
+    missing_image, missing_set = str(tmp_path / "nope.E01"), str(tmp_path / "nope.csv")
+    for args in (["--debug", "scan", missing_image], ["scan", "--debug", missing_image],
+                 ["--debug", "hashset", "info", missing_set]):
+        proc = run(args)
+        assert proc.returncode in (2, 3) and "Traceback" in proc.stderr, (args, proc.stderr)
+    assert "Traceback" not in run(["scan", missing_image]).stderr
+
+
 def test_not_an_image_exit_3(tmp_path: Path) -> None:
     proc = run(["scan", str(realdata("bogus.001")), "-o", str(tmp_path / "out")])
     assert proc.returncode == 3

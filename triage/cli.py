@@ -40,6 +40,7 @@ EXIT_OUTPUT = 6  # OutputError: output folder full or not writable (5 is case's 
 
 def run_guarded(debug: bool, action: Callable[[], int]) -> None:
     """Run a command body; turn our errors into one line and an exit code, never a traceback."""
+    debug = debug or _group_debug()
     try:
         code = action()
     except TriageError as exc:
@@ -59,9 +60,16 @@ def run_guarded(debug: bool, action: Callable[[], int]) -> None:
     sys.exit(code)
 
 
+def _group_debug() -> bool:
+    """``triage --debug COMMAND``: the group's flag, so that it need not be repeated after every command."""
+    context = click.get_current_context(silent=True)
+    return bool(context and context.find_root().params.get("debug"))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="triage")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks (for every command; each command also takes it).")
+def main(debug: bool) -> None:
     """triage: which seized device holds known material? Hash, match and summarise disk images."""
 
 
