@@ -442,7 +442,8 @@ def _fname(func: tuple[str, int, str]) -> str:
 def _boring(name: str) -> bool:
     """Wrapper frames that add nothing to the picture (click dispatch, runpy, exec)."""
     return any(s in name for s in ("click/core.py", "<frozen runpy>", "builtins.exec", "<string>:1",
-                                   "cli.py:1(<module>)", "run_guarded", "cli.py:90(scan)", "(body)"))
+                                   "cli.py:1(<module>)", "run_guarded", "cli.py:90(scan)", "(body)",
+                                   "cli/__init__.py:"))  # the command line, since it became a package
 
 
 CATEGORIES = [  # (label, substrings of a frame); a sample goes to the first category its leaf-most frame matches

@@ -41,7 +41,8 @@ from triage.case import CaseSettings, run_case
 settings = CaseSettings(hashsets=sys.argv[4:], cache_dir=Path(sys.argv[3]))
 result = run_case(Path(sys.argv[1]), Path(sys.argv[2]), settings, jobs=1)
 print("dask imported:", "distributed" in sys.modules or "dask" in sys.modules)
-sys.exit(result.exit_code)
+from triage.cli import case_exit_code
+sys.exit(case_exit_code(result.outcome))
 """
 
 
@@ -200,7 +201,7 @@ def test_dask_cluster_gives_the_local_results(tmp_path: Path, dask_scheduler: st
     case, ref_out, ref = reference
     out = tmp_path / "out"
     result = run(case, out, scheduler=dask_scheduler, settings=demo_settings())
-    assert result.exit_code == ref.exit_code
+    assert result.outcome == ref.outcome
     assert result.failed == ref.failed
     assert sorted(result.scanned) == DONE
     assert jsonl(out, DONE) == jsonl(ref_out, DONE)

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.case.conftest import BROKEN, DEMO_SET, DEVICES, DONE, build_case, case_json, jsonl, run, store_rows
-from triage.case import EXIT_OK, EXIT_SOME_FAILED, CaseResult, CaseSettings, CaseStore
+from triage.case import DONE as ALL_DONE
+from triage.case import SOME_FAILED, CaseResult, CaseSettings, CaseStore
 from triage.errors import EvidenceError, UsageError
 
 
 def test_case_json_and_failures(reference: tuple[Path, Path, CaseResult]) -> None:
     case, out, result = reference
-    assert result.exit_code == EXIT_SOME_FAILED
+    assert result.outcome == SOME_FAILED
     assert sorted(result.scanned) == DONE
     assert list(result.failed) == [BROKEN]
     assert "truncated" in result.failed[BROKEN]
@@ -118,7 +119,7 @@ def test_all_done_exit_code_and_usage_errors(tmp_path: Path) -> None:
     shutil.rmtree(case / "broken")
     shutil.rmtree(case / "suspect-A/laptop")
     result = run(case, tmp_path / "out", jobs=1)
-    assert result.exit_code == EXIT_OK
+    assert result.outcome == ALL_DONE
     with pytest.raises(UsageError, match="inside the case directory"):
         run(case, case / "triage-out")
     empty = tmp_path / "empty"

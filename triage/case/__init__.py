@@ -2,8 +2,9 @@
 
 Module map, one job each: ``classify`` (what one file is, by content), ``discover`` (walk the case, group sets
 into devices, name them), ``store`` (OUT/case.sqlite), ``worker`` (scan one device where it runs),
-``executors`` (local process pool, Dask cluster), ``runner`` (the case logic: resume rules, exit code),
-``summary`` (case.json, case.html), ``command`` (the terminal side of the ``triage case`` command).
+``executors`` (local process pool, Dask cluster), ``runner`` (the case logic: resume rules, outcome),
+``summary`` (case.json, case.html). The terminal side (progress, the end-of-run table, exit codes) is
+``triage.cli``'s.
 
 Dask is imported only when a scheduler address is given.
 """
@@ -12,9 +13,9 @@ from __future__ import annotations
 
 from triage.case.discover import Device, Discovery, Skipped, discover, evidence_identity
 from triage.case.runner import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SOME_FAILED,
+    DONE,
+    INTERRUPTED,
+    SOME_FAILED,
     CaseEvent,
     CaseProgress,
     CaseResult,
@@ -24,9 +25,9 @@ from triage.case.runner import (
 from triage.case.store import CaseStore
 
 __all__ = [
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_SOME_FAILED",
+    "DONE",
+    "INTERRUPTED",
+    "SOME_FAILED",
     "CaseEvent",
     "CaseProgress",
     "CaseResult",

@@ -9,8 +9,9 @@ The rules (also in the README):
   new, changed, failed, interrupted, or ``running`` in the store from a run that died.
 - The store says ``done`` only after the worker renamed the finished output folder into place, so a run killed
   at any moment never leaves a device recorded as done with partial output.
-- Exit code: 0 all devices done; 5 some devices failed (or a file/folder of the case could not be examined);
-  4 interrupted; usage/hash-set problems raise before any device is scanned.
+- Outcome (``CaseResult.outcome``, also the run's status in the store): ``done`` when every device is done,
+  ``some failed`` when a device failed or a file/folder of the case could not be examined, ``interrupted``;
+  usage/hash-set problems raise before any device is scanned. The command line turns the outcome into an exit code.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from triage.case.worker import DeviceOutcome, DeviceTask
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import EvidenceError, UsageError
 
-EXIT_OK, EXIT_INTERRUPTED, EXIT_SOME_FAILED = 0, 4, 5
+DONE, SOME_FAILED, INTERRUPTED = "done", "some failed", "interrupted"
 _STALE = re.compile(r"^\..+\.(?:[^.]+\.tmp|old\.\d+)$")
 
 
@@ -88,7 +89,7 @@ class CaseResult:
     reused: list[str]
     failed: dict[str, str]
     interrupted: bool
-    exit_code: int
+    outcome: str  # DONE, SOME_FAILED or INTERRUPTED
     devices: list[dict[str, Any]]
 
 
@@ -142,15 +143,15 @@ def run_case(case_dir: Path, out_root: Path, settings: CaseSettings, jobs: int =
         except KeyboardInterrupt:
             interrupted = True
         except BaseException:
-            store.finish_run(run_id, "error", 1)
+            store.finish_run(run_id, "error")
             raise
         devices = store.devices()
         failed = {d["name"]: d["reason"] or d["status"] for d in devices if d["status"] != "done"}
         errors = [s for s in found.skipped if s.error]
-        code = EXIT_INTERRUPTED if interrupted else EXIT_SOME_FAILED if failed or errors else EXIT_OK
+        outcome = INTERRUPTED if interrupted else SOME_FAILED if failed or errors else DONE
         case_json, case_html = write_reports(store, case_dir, out_root, run_id)
-        store.finish_run(run_id, "interrupted" if interrupted else "finished", code)
-    return CaseResult(out_root, case_json, case_html, found, sink.scanned, reused, failed, interrupted, code,
+        store.finish_run(run_id, outcome)
+    return CaseResult(out_root, case_json, case_html, found, sink.scanned, reused, failed, interrupted, outcome,
                       devices)
 
 

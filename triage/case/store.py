@@ -108,10 +108,13 @@ class CaseStore:
                  json.dumps([json_safe(arg) for arg in command]), settings))
             return int(cur.lastrowid or 0)
 
-    def finish_run(self, run_id: int, status: str, exit_code: int) -> None:
+    def finish_run(self, run_id: int, status: str) -> None:
+        """Record how a run ended: its outcome (done, some failed, interrupted) or "error".
+
+        The ``exit_code`` column stays for stores written by earlier versions; exit codes are the command line's.
+        """
         with self.tx() as db:
-            db.execute("UPDATE runs SET finished=?, status=?, exit_code=? WHERE id=?",
-                       (now(), status, exit_code, run_id))
+            db.execute("UPDATE runs SET finished=?, status=? WHERE id=?", (now(), status, run_id))
 
     def save_settings(self, body: dict[str, Any]) -> str:
         """Store the settings of a run (hash sets, thresholds, tool version); returns their fingerprint."""

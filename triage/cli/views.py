@@ -1,13 +1,14 @@
-"""The body of ``triage case``: run the case with a progress display on stderr, print the outcome, exit code.
+"""What the examiner sees on stderr: progress bars and end-of-run tables for ``scan`` and ``case``.
 
-No click here (cli.py owns the command line); rich is only used for the examiner's terminal. Library errors
-(TriageError) propagate to the caller, which turns them into one line and an exit code. Every device name, path
-and reason is printed through ``terminal_safe``: they come from the evidence (escape sequences, rich markup).
+Part of the command line (``triage.cli``), the only place that knows the terminal; the scan and the case runner
+only emit events and return data. Every text from the evidence (device names, paths, reasons, file-system
+descriptions) goes through ``terminal_safe``: it may hold escape sequences or rich markup.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -17,19 +18,90 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.table import Table
 
-from triage.case.runner import CaseEvent, CaseResult, CaseSettings, run_case
-from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
-from triage.textsafe import from_json_safe
+from triage.model.record import FileRecord
+from triage.textsafe import from_json_safe, terminal_safe
 from triage.textsafe import terminal_safe as safe
+
+if TYPE_CHECKING:  # the case runner is imported only by ``triage case``
+    from triage.case.runner import CaseEvent, CaseResult
+
+err = Console(stderr=True, highlight=False)
+
+
+class ScanProgress:
+    """A rich progress bar on stderr: bytes read, files done, ETA, matches so far."""
+
+    def __init__(self, name: str) -> None:
+        self.name = terminal_safe(name)  # shown through a markup column: escaped once here
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TextColumn("{task.fields[files]} files"), TextColumn("[red]{task.fields[hits]} matched"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
+            disable=not err.is_terminal,
+        )
+        self.task: TaskID | None = None
+        self.files = 0
+        self.hits = 0
+
+    def __enter__(self) -> ScanProgress:
+        self.progress.start()
+        self.task = self.progress.add_task(f"listing {self.name}", total=None, files=0, hits=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, event: str, record: FileRecord | None, amount: int) -> None:
+        assert self.task is not None
+        if event == "start":
+            self.progress.update(self.task, description=self.name, total=amount, completed=0)
+            return
+        self.files += 1
+        if record is not None and record.matches:
+            self.hits += 1
+        self.progress.update(self.task, advance=amount, files=self.files, hits=self.hits)
+
+
+def print_summary(summary: dict[str, Any], target: Path) -> None:
+    """The short end-of-scan table for the examiner; every text from the evidence goes through terminal_safe."""
+    ev = summary["evidence"]
+    safe = terminal_safe
+    name = Path(from_json_safe(ev["paths"][0])).name  # summary.json keeps paths json_safe
+    table = Table(title=f"{safe(name)} — {safe(ev['format'])}, {ev['media_size']:,} bytes", title_justify="left")
+    for col in ("volume", "offset", "description", "file system", "streams", "errors"):
+        table.add_column(col, justify="right" if col in ("offset", "streams") else "left")
+    for vol in summary["volumes"]:
+        if vol["role"] != "partition":
+            continue
+        errors = "; ".join(safe(e) for e in vol["errors"]) if vol["errors"] else ""
+        table.add_row(str(vol["index"] if vol["index"] is not None else "-"), f"{vol['offset']:,}",
+                      safe(vol["description"]), safe(vol["fs"]) if vol["fs"] else "[yellow]none[/]",
+                      str(vol["files"]), errors)
+    err.print(table)
+    verification = ev.get("verification", "not recorded")
+    style = {"verified": "green", "mismatch": "bold red"}.get(verification, "yellow")
+    err.print(f"media verification: [{style}]{safe(verification)}[/]"
+              + (f" ({safe(ev['verification_error'])})" if ev.get("verification_error") else ""), soft_wrap=True)
+    for problem in summary.get("errors", []):
+        err.print(f"[yellow]volume problem:[/] {safe(problem)}", soft_wrap=True, highlight=False)
+    c = summary["counts"]
+    line = (f"files {c['files']:,}  deleted {c['deleted']:,}  pictures {c['pictures']:,}  videos {c['videos']:,}"
+            f"  errors {c['errors']:,}  matched [bold red]{c['matched']:,}[/]")
+    err.print(line)
+    for category, count in summary.get("matches_by_category", {}).items():
+        err.print(f"  category {safe(category)}: {count}")
+    err.print(f"output: {safe(target)}", soft_wrap=True)
 
 
 class CaseProgressView:
     """One overall bar (devices) and one bar per running device (bytes read, files, matches)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console = err) -> None:
         self.console = console
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
@@ -73,21 +145,7 @@ class CaseProgressView:
                                soft_wrap=True)
 
 
-def run_case_command(case_dir: Path, out: Path, hashsets: list[str], jobs: int = 0, scheduler: str | None = None,
-                     pdq_threshold: int = PDQ_THRESHOLD, phash_threshold: int = PHASH_THRESHOLD,
-                     pdq_quality: int = PDQ_MIN_QUALITY, verify: bool = True,
-                     command: list[str] | None = None, console: Console | None = None) -> int:
-    """Run ``triage case`` and return its exit code: 0 all done, 5 some devices failed, 4 interrupted."""
-    err = console or Console(stderr=True, highlight=False)
-    settings = CaseSettings(hashsets=list(hashsets), pdq_threshold=pdq_threshold, phash_threshold=phash_threshold,
-                            pdq_min_quality=pdq_quality, verify=verify, command=list(command or []))
-    with CaseProgressView(err) as view:
-        result = run_case(case_dir, out, settings, jobs=jobs, scheduler=scheduler, progress=view)
-    print_case(result, err)
-    return result.exit_code
-
-
-def print_case(result: CaseResult, err: Console) -> None:
+def print_case(result: CaseResult) -> None:
     """The end-of-run table: one row per device, then what was skipped and where the reports are."""
     table = Table(title=f"case {safe(result.discovery.root)}", title_justify="left")
     for col in ("device", "status", "evidence", "verification", "files", "matched", "by category"):

@@ -1,4 +1,4 @@
-"""The command line: the only place that knows about click, exit codes and the terminal.
+"""The command line: the only place that knows about click, exit codes and the terminal (``views``).
 
 People read stderr (rich progress and tables); machines read the files written under ``--out``. Every
 ``TriageError`` becomes one line on stderr and its exit code; ``--debug`` adds the traceback.
@@ -14,28 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from triage import __version__
+from triage.cli.views import ScanProgress, err, print_summary
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import Interrupted, OutputError, TriageError, UsageError, one_line
-from triage.model.record import FileRecord
 from triage.textsafe import from_json_safe, terminal_safe
 
-err = Console(stderr=True, highlight=False)
 EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 2, 3, 4
-EXIT_OUTPUT = 6  # OutputError: output folder full or not writable (5 is case's "some devices failed")
+EXIT_SOME_FAILED = 5  # triage case: a device failed, or a file or folder of the case could not be examined
+EXIT_OUTPUT = 6  # OutputError: output folder full or not writable
 
 
 def run_guarded(debug: bool, action: Callable[[], int]) -> None:
@@ -194,71 +182,6 @@ def _refuse_out_inside(out: Path, evidence: tuple[Path, ...]) -> None:
             raise UsageError(f"output folder {out} is the evidence file itself")
 
 
-class ScanProgress:
-    """A rich progress bar on stderr: bytes read, files done, ETA, matches so far."""
-
-    def __init__(self, name: str) -> None:
-        self.name = terminal_safe(name)  # shown through a markup column: escaped once here
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TextColumn("{task.fields[files]} files"), TextColumn("[red]{task.fields[hits]} matched"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
-            disable=not err.is_terminal,
-        )
-        self.task: TaskID | None = None
-        self.files = 0
-        self.hits = 0
-
-    def __enter__(self) -> ScanProgress:
-        self.progress.start()
-        self.task = self.progress.add_task(f"listing {self.name}", total=None, files=0, hits=0)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def update(self, event: str, record: FileRecord | None, amount: int) -> None:
-        assert self.task is not None
-        if event == "start":
-            self.progress.update(self.task, description=self.name, total=amount, completed=0)
-            return
-        self.files += 1
-        if record is not None and record.matches:
-            self.hits += 1
-        self.progress.update(self.task, advance=amount, files=self.files, hits=self.hits)
-
-
-def print_summary(summary: dict[str, Any], target: Path) -> None:
-    """The short end-of-scan table for the examiner; every text from the evidence goes through terminal_safe."""
-    ev = summary["evidence"]
-    safe = terminal_safe
-    name = Path(from_json_safe(ev["paths"][0])).name  # summary.json keeps paths json_safe
-    table = Table(title=f"{safe(name)} — {safe(ev['format'])}, {ev['media_size']:,} bytes", title_justify="left")
-    for col in ("volume", "offset", "description", "file system", "streams", "errors"):
-        table.add_column(col, justify="right" if col in ("offset", "streams") else "left")
-    for vol in summary["volumes"]:
-        if vol["role"] != "partition":
-            continue
-        errors = "; ".join(safe(e) for e in vol["errors"]) if vol["errors"] else ""
-        table.add_row(str(vol["index"] if vol["index"] is not None else "-"), f"{vol['offset']:,}",
-                      safe(vol["description"]), safe(vol["fs"]) if vol["fs"] else "[yellow]none[/]",
-                      str(vol["files"]), errors)
-    err.print(table)
-    verification = ev.get("verification", "not recorded")
-    style = {"verified": "green", "mismatch": "bold red"}.get(verification, "yellow")
-    err.print(f"media verification: [{style}]{safe(verification)}[/]"
-              + (f" ({safe(ev['verification_error'])})" if ev.get("verification_error") else ""), soft_wrap=True)
-    for problem in summary.get("errors", []):
-        err.print(f"[yellow]volume problem:[/] {safe(problem)}", soft_wrap=True, highlight=False)
-    c = summary["counts"]
-    line = (f"files {c['files']:,}  deleted {c['deleted']:,}  pictures {c['pictures']:,}  videos {c['videos']:,}"
-            f"  errors {c['errors']:,}  matched [bold red]{c['matched']:,}[/]")
-    err.print(line)
-    for category, count in summary.get("matches_by_category", {}).items():
-        err.print(f"  category {safe(category)}: {count}")
-    err.print(f"output: {safe(target)}", soft_wrap=True)
-
-
 @main.command()
 @click.argument("case_dir", type=click.Path(path_type=Path, file_okay=False))
 @hashset_options
@@ -275,15 +198,25 @@ def case(case_dir: Path, hashsets: tuple[str, ...], pdq_threshold: int, phash_th
     """Scan every device in a case folder, resumably (exit 5: some devices failed)."""
 
     def body() -> int:
-        from triage.case.command import run_case_command
+        from triage.case.runner import CaseSettings, run_case
+        from triage.cli.views import CaseProgressView, print_case
 
         _load_hashsets(hashsets, pdq_threshold, phash_threshold, pdq_quality)  # fail early on a bad set
-        return run_case_command(case_dir, out, list(hashsets), jobs=jobs, scheduler=scheduler,
-                                pdq_threshold=pdq_threshold, phash_threshold=phash_threshold,
-                                pdq_quality=pdq_quality, verify=not no_verify,
-                                command=["triage", *sys.argv[1:]], console=err)
+        settings = CaseSettings(hashsets=list(hashsets), pdq_threshold=pdq_threshold, phash_threshold=phash_threshold,
+                                pdq_min_quality=pdq_quality, verify=not no_verify, command=["triage", *sys.argv[1:]])
+        with CaseProgressView() as view:
+            result = run_case(case_dir, out, settings, jobs=jobs, scheduler=scheduler, progress=view)
+        print_case(result)
+        return case_exit_code(result.outcome)
 
     run_guarded(debug, body)
+
+
+def case_exit_code(outcome: str) -> int:
+    """The exit code of a case run's outcome: 0 every device done, 5 some failed, 4 interrupted."""
+    from triage.case.runner import DONE, INTERRUPTED, SOME_FAILED
+
+    return {DONE: EXIT_OK, SOME_FAILED: EXIT_SOME_FAILED, INTERRUPTED: EXIT_INTERRUPTED}[outcome]
 
 
 @main.command()
@@ -335,7 +268,3 @@ def _hashset_command(name: str, doc: str) -> None:
 _hashset_command("info", "Show each set's format, role, entries, sha256 and categories.")
 _hashset_command("compile", "Compile each set into its cached, memory-mapped index.")
 _hashset_command("verify", "Re-parse each source and check its cached index against it (exit 1 on mismatch).")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
