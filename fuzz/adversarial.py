@@ -311,6 +311,60 @@ def case_bytes_name(rng: random.Random, work: Path) -> Trial:
     return Trial("case-bytes-name", ["case", str(case), "-o", str(out), "-j", "1"], {0}, out, files, both)
 
 
+def archive_bombs(rng: random.Random, work: Path) -> Trial:
+    """A zip bomb, a zip nested 20 deep and an encrypted member as evidence (a zip extraction): bounded, noted."""
+    import zipfile
+
+    from fixtures.make_archives import write_deep_zip, write_encrypted_zip, write_zip_bomb
+
+    parts = work / "parts"
+    parts.mkdir()
+    bomb = write_zip_bomb(parts / "bomb.zip", size=rng.choice([1 << 30, 4 << 30]))
+    deep = write_deep_zip(parts / "deep.zip", depth=rng.randint(10, 30))
+    locked = write_encrypted_zip(parts / "locked.zip", b"secret", b"plain")
+    evidence = work / "bombs.zip"
+    with zipfile.ZipFile(evidence, "w", zipfile.ZIP_STORED) as outer:
+        for part in (bomb, deep, locked):
+            outer.write(part, f"Downloads/{part.name}")
+    out = work / "out"
+
+    def bounded(_proc: subprocess.CompletedProcess[bytes]) -> list[str]:
+        summary = json.loads((out / "bombs" / "summary.json").read_text(encoding="utf-8"))
+        limits = {entry["limit"] for entry in summary["limits"]}
+        missing = {"archive max_ratio", "archive max_depth"} - limits
+        return [f"limits not recorded: {sorted(missing)}"] if missing else []
+
+    return Trial("archive-bombs", ["scan", str(evidence), "-o", str(out)], {0}, out, [evidence], bounded)
+
+
+def hostile_extraction(rng: random.Random, work: Path) -> Trial:
+    """A tar extraction with symlink loops, links out of the tree, '..' names and control characters."""
+    import io
+    import tarfile
+
+    evidence = work / "phone.tar"
+    names = ["../../etc/passwd", "/abs/olute.jpg", "a/" + os.fsdecode(_random_name(rng, 20)) + ".jpg",
+             "x/../../escape.bin"]
+    with tarfile.open(evidence, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in names:
+            data = rng.randbytes(rng.randint(0, 4096))
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (("loop/a", "b"), ("loop/b", "a"), ("out", "/etc/shadow"), ("up", "../../..")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    out = work / "out"
+
+    def listed(_proc: subprocess.CompletedProcess[bytes]) -> list[str]:
+        rows = (out / "phone" / "files.jsonl").read_text(encoding="utf-8").splitlines()
+        return [] if len(rows) == len(names) + 4 else [f"{len(rows)} records for {len(names) + 4} entries"]
+
+    return Trial("hostile-extraction", ["scan", str(evidence), "-o", str(out), "-j", "1"], {0}, out, [evidence],
+                 listed)
+
+
 CLASSES: dict[str, Maker] = {
     "same-name": same_name,
     "long-name": long_name,
@@ -321,4 +375,6 @@ CLASSES: dict[str, Maker] = {
     "nested-hashset": nested_hashset,
     "unwritable-out": unwritable_out,
     "case-bytes-name": case_bytes_name,
+    "archive-bombs": archive_bombs,
+    "hostile-extraction": hostile_extraction,
 }
