@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 # Each worker process is one core's worth of work: BLAS threads inside it only fight the other workers and the
-# media pass (measured in bench/RESULTS.md: -j 2 went from 23.8 s to 15.9 s). Set here, before numpy is first
+# media pass (measured: bench/RESULTS.md, "Where it stands"). Set here, before numpy is first
 # imported by the package, so that every entry point gets it: the CLI, `triage case` on a Dask worker, tests.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

@@ -1,10 +1,10 @@
 """PDQ in numpy: the reference algorithm (Meta's pdqhashing.cpp) as a few matrix products.
 
-Why our own: the ``pdqhash`` binding box-filters every pixel in scalar C++ loops (~35 pictures/s on a
-1024x768 photo). PDQ only ever looks at 64x64 samples of the twice box-filtered luminance, and a box filter
-followed by sampling is linear, so the whole downscale is ``Wr @ luma @ Wc.T`` with small weight matrices built
-once per picture size. The result equals the binding's up to float rounding (checked in tests against
-``pdqhash.compute`` on the same luminance).
+Why our own: the ``pdqhash`` binding box-filters every pixel in scalar C++ loops, which makes it the slowest step of
+hashing a photo (figures in bench/RESULTS.md). PDQ only ever looks at 64x64 samples of the twice box-filtered
+luminance, and a box filter followed by sampling is linear, so the whole downscale is ``Wr @ luma @ Wc.T`` with
+small weight matrices built once per picture size. The result equals the binding's up to float rounding (checked in
+tests against ``pdqhash.compute`` on the same luminance).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def sampling_weights(length: int) -> np.ndarray:
 
     Decimation picks input index ``int((i + 0.5) * length / 64)`` like decimateFloat. Each row is built from
     the few box windows that reach it (O(window²) per row), not as a product of (length x length) box
-    matrices: that cost 20-40 ms per picture size and worker at photo sizes, and would need gigabytes for a
-    12 000-pixel side.
+    matrices: those products were slow for every picture size in every worker at photo sizes, and would need
+    gigabytes for a 12 000-pixel side.
     """
     window = window_size(length)
     picks = ((np.arange(OUT) + 0.5) * length / OUT).astype(np.int64)

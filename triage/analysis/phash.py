@@ -1,7 +1,7 @@
 """pHash exactly as imagehash computes it, without importing ``scipy.fft`` in every process.
 
 Why: ``imagehash.phash`` imports ``scipy.fftpack`` on its first call, and that pulls in ``scipy.fft``'s array-API
-layer, ``scipy.special`` and ``numpy.f2py``: ~0.1 s of CPU in every process that hashes pictures, for two
+layer, ``scipy.special`` and ``numpy.f2py``: a noticeable import in every process that hashes pictures, for two
 32-point DCTs. The DCT itself is scipy's compiled pocketfft module, which depends on nothing else in scipy, so it
 is loaded on its own and called with exactly the arguments ``scipy.fftpack.dct`` passes it (type 2, no
 normalisation, one thread): the same machine code on the same numbers, so the hash is imagehash's bit for bit

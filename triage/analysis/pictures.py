@@ -9,13 +9,13 @@ Decisions, with reasons:
 - **One decode; large JPEGs at half scale.** PDQ is defined on the full-resolution luminance, and hash sets are
   made that way. JPEGs are decoded to luminance only (the decoder's Y plane, no colour conversion); those whose
   shorter side is at least ``HALF_SCALE_FROM`` are decoded at 1/2 (DCT scaling: decoding is most of the cost)
-  and PDQ is computed with the full-size filter geometry (``pdq.reduced_weights``). Measured on the benchmark's
-  400 pictures against the reference (RGB, ``pdqhash`` binding, imagehash): PDQ within 4 bits, pHash within
-  2 (issue 6 allows 10 and 2); 1.6x faster than the full-size Y plane. 1/4 scale moved PDQ by up to 48 bits.
-  Other formats are decoded at full size. The same pixels feed pHash so the two hashes describe one picture.
+  and PDQ is computed with the full-size filter geometry (``pdq.reduced_weights``): on the benchmark's pictures
+  this stays within issue 6's tolerance of the full-resolution reference and is faster than the full-size Y
+  plane, while 1/4 scale moves PDQ too far (figures in bench/RESULTS.md). Other formats are decoded at full
+  size. The same pixels feed pHash so the two hashes describe one picture.
 - **PDQ in numpy** (``triage.analysis.pdq``): the reference algorithm as matrix products, equal to the ``pdqhash``
-  binding on the same luminance and ~5x faster. **pHash** is imagehash's, bit for bit
-  (``triage.analysis.phash``), without the ~0.1 s scipy import per process.
+  binding on the same luminance and several times faster. **pHash** is imagehash's, bit for bit
+  (``triage.analysis.phash``), without scipy's costly import in every process.
 - **Decompression bombs** are refused from the header alone (width x height against ``max_pixels``) before any
   pixel is decoded, so a 50 000 x 50 000 PNG of a few kilobytes cannot exhaust memory.
 - **EXIF orientation is NOT applied.** The hashes describe the pixels as stored, which is what hash-set

@@ -57,8 +57,8 @@ class TskImage(pytsk3.Img_Info):
 
     Reads of up to a TSK cache page are served from chunk-sized blocks kept here (the last 16 MiB used). Why:
     TSK's own 64 KiB pages start wherever a read fell and it keeps few of them, so walking an NTFS volume read
-    the same MFT and index bytes again and again: 2,900 reads of 64 KiB, each inflating three EWF chunks, for a
-    2,000-file volume (0.16 s of its 0.23 s walk; now 0.12 s in all). Larger reads (file content) go straight
+    the same MFT and index bytes again and again, each read inflating EWF chunks anew: most of the walk's time
+    (figures in bench/RESULTS.md). Larger reads (file content) go straight
     to the reader. Like every pytsk3 object, an image is used by one thread at a time.
     """
 
