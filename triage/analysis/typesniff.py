@@ -38,7 +38,7 @@ MAGIC: list[tuple[int, bytes, str]] = [
     (0, b"PK\x05\x06", "application/zip"),
     (0, b"Rar!\x1a\x07", "application/vnd.rar"),
     (0, b"7z\xbc\xaf'\x1c", "application/x-7z-compressed"),
-    (0, b"\x1f\x8b", "application/gzip"),
+    (0, b"\x1f\x8b\x08", "application/gzip"),  # deflate is gzip's only method
     (0, b"BZh", "application/x-bzip2"),
     (0, b"\xfd7zXZ\x00", "application/x-xz"),
     (0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
@@ -119,10 +119,25 @@ def sniff(head: bytes) -> str | None:
                 continue
             if mime == "image/x-icon" and not _plausible_ico(head):
                 continue
+            if mime in _CHECKED and not _CHECKED[mime](head):
+                continue
             return mime
     if looks_like_tar(head[:TAR_BLOCK]):
         return "application/x-tar"
     return None
+
+
+def _plausible_gzip(head: bytes) -> bool:
+    """Reserved flag bits clear (RFC 1952): random bytes starting 1f 8b 08 pass 1 in 8, real gzip always."""
+    return len(head) < 4 or head[3] & 0xE0 == 0
+
+
+def _plausible_bzip2(head: bytes) -> bool:
+    """"BZh", a block size digit 1-9, then a block or end-of-stream magic (the bzip2 file format)."""
+    return len(head) < 10 or (head[3:4] in b"123456789" and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"))
+
+
+_CHECKED = {"application/gzip": _plausible_gzip, "application/x-bzip2": _plausible_bzip2}
 
 
 def looks_like_tar(block: bytes) -> bool:
