@@ -25,7 +25,8 @@ def _hidden(ch: str) -> bool:
     return unicodedata.category(ch) in _HIDDEN_CATEGORIES
 
 
-def _escape_code(ch: str) -> str:
+def escape_code(ch: str) -> str:
+    """The visible escape of one hidden character: ``\\xNN`` for raw bytes and C0/DEL, ``\\uNNNN`` above."""
     code = ord(ch)
     if 0xDC80 <= code <= 0xDCFF:
         return f"\\x{code - 0xDC00:02x}"
@@ -41,7 +42,7 @@ def visible_text(text: Any) -> str:
     text = str(text)
     if text.isprintable() or not any(_hidden(ch) for ch in text):
         return text
-    return "".join(_escape_code(ch) if _hidden(ch) else ("\\\\" if ch == "\\" else ch) for ch in text)
+    return "".join(escape_code(ch) if _hidden(ch) else ("\\\\" if ch == "\\" else ch) for ch in text)
 
 
 def terminal_safe(text: Any) -> str:

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from triage.textsafe import escape_code  # one definition: the terminal's and the reports' escapes agree
+
 TIME_KEYS = ("modified", "accessed", "changed", "created")
 # Placeholder for the streamed list in a ``stream_json`` skeleton.
 ITEMS = "\x00items\x00"
@@ -68,18 +70,6 @@ def stream_json(skeleton: dict[str, Any], items: Iterable[Any]) -> Iterator[str]
         yield ("\n" if empty else ",\n") + pad + json.dumps(item, ensure_ascii=False)
         empty = False
     yield ("]" if empty else "\n" + outer + "]") + tail + "\n"
-
-
-def escape_code(ch: str) -> str:
-    """The visible escape for one character (see the module docstring)."""
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"
-    if code < 0x80:
-        return f"\\x{code:02x}"
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 def is_surrogate(ch: str) -> bool:
