@@ -29,7 +29,7 @@ from triage.reading.children import Expanded
 from triage.reading.mediapass import MediaPass
 from triage.reading.pipeline import Reading, read_all
 from triage.reading.plan import PICTURE_EXTENSIONS, media_plan, picture_order, same_streams
-from triage.report import write_reports
+from triage.report import JsonlRecords, write_reports
 from triage.sources.containers import Evidence, detect, open_evidence
 from triage.sources.containers.detect import archive_kind
 from triage.sources.containers.verify import skipped, verification
@@ -427,14 +427,13 @@ def write_outputs(
         limit = outdir.name_limit(out_root)
         base = outdir.fit(full, "", limit)
         tmp = Path(tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=out_root))
-        rows = [record.to_json() for record in sorted((r for r, _ in listing.records), key=lambda r: r.order)]
         with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for record in sorted((r for r, _ in listing.records), key=lambda r: r.order):
+                fh.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
         with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
             json.dump(summary, fh, ensure_ascii=False, indent=2)
             fh.write("\n")
-        write_reports(tmp, summary, rows, pool)
+        write_reports(tmp, summary, JsonlRecords(tmp / "files.jsonl"), pool)
         key = outdir.evidence_key(summary.get("evidence", {}).get("paths", []))
         final, was_there = _move_into_place(tmp, out_root, full, key, limit, complete, fixed_name)
         tmp = None

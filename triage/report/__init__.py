@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, wait
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from triage.report.dfxml import iter_dfxml
 from triage.report.html import iter_html
 from triage.report.vics import iter_vics
 
-Renderer = Callable[[dict[str, Any], list[dict[str, Any]]], Iterable[str]]
+Records = Iterable[dict[str, Any]]  # iterated once per pass: a list, or ``JsonlRecords`` (files.jsonl, re-read)
+Renderer = Callable[[dict[str, Any], Records], Iterable[str]]
 
 # Output file name → renderer (text chunks), in the order the files are written and returned.
 REPORTS: tuple[tuple[str, Renderer], ...] = (
@@ -38,16 +39,44 @@ REPORT_NAMES: tuple[str, ...] = tuple(name for name, _ in REPORTS)
 RENDERERS: dict[str, Renderer] = dict(REPORTS)
 ON_WORKERS = ("dfxml.xml", "case.jsonld")  # the slowest two; the rest are written meanwhile
 
-__all__ = ["REPORT_NAMES", "load_dir", "render_dir", "write_reports"]
+__all__ = ["REPORT_NAMES", "JsonlRecords", "load_dir", "render_dir", "write_reports"]
+
+
+class JsonlRecords:
+    """The records of a files.jsonl, read again line by line on every iteration.
+
+    Why: a report that needs two passes (DFXML by volume, CASE's action node listing every file) re-reads the
+    file instead of holding a million records. A line that is not a JSON object raises UsageError (one line).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with open(self.path, encoding="utf-8") as fh:
+            try:
+                for number, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise UsageError(f"{self.path}: line {number} is not valid JSON ({_reason(exc)})") from None
+                    if not isinstance(record, dict):
+                        raise UsageError(f"{self.path}: line {number} is not a JSON object")
+                    yield record
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"{self.path}: not UTF-8 ({_reason(exc)})") from None
 
 
 def write_reports(
-    out_dir: Path, summary: dict[str, Any], records: list[dict[str, Any]], pool: Executor | None = None
+    out_dir: Path, summary: dict[str, Any], records: Records, pool: Executor | None = None
 ) -> list[Path]:
     """Write every report into ``out_dir`` (each atomically) and return their paths in ``REPORT_NAMES`` order.
 
-    ``records`` are the files.jsonl objects. Each output is streamed to a temp file and renamed into place, so
-    memory stays small whatever the device holds and a failure never leaves a half-written report.
+    ``records`` are the files.jsonl objects, iterated once per pass (the scan gives ``JsonlRecords``, so no list
+    of every record is held). Each output is streamed to a temp file and renamed into place, so memory stays
+    small whatever the device holds and a failure never leaves a half-written report.
 
     With ``pool`` (the scan's worker processes, idle by then), the reports in ``ON_WORKERS`` are rendered there
     meanwhile, each worker reading ``out_dir``'s summary.json and files.jsonl as ``triage report`` does, so
@@ -78,12 +107,18 @@ def write_reports(
 
 def write_report(out_dir: Path, name: str) -> Path:
     """Worker entry point: render one report of a device folder from its summary.json and files.jsonl."""
-    summary, records = load_dir(out_dir)
+    summary, records = open_dir(out_dir)
     return atomic_write(Path(out_dir) / name, RENDERERS[name](summary, records))
 
 
 def load_dir(out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read summary.json and files.jsonl of a device folder; UsageError (one line) when missing or invalid."""
+    summary, records = open_dir(out_dir)
+    return summary, list(records)
+
+
+def open_dir(out_dir: Path) -> tuple[dict[str, Any], JsonlRecords]:
+    """summary.json of a device folder and its files.jsonl as ``JsonlRecords`` (read when iterated)."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise UsageError(f"{out_dir}: not a folder")
@@ -97,27 +132,17 @@ def load_dir(out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise UsageError(f"{summary_path}: not valid JSON ({_reason(exc)})") from None
     if not isinstance(summary, dict):
         raise UsageError(f"{summary_path}: not a triage summary (expected a JSON object)")
-    records: list[dict[str, Any]] = []
-    with open(files_path, encoding="utf-8") as fh:
-        try:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UsageError(f"{files_path}: line {number} is not valid JSON ({_reason(exc)})") from None
-                if not isinstance(record, dict):
-                    raise UsageError(f"{files_path}: line {number} is not a JSON object")
-                records.append(record)
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{files_path}: not UTF-8 ({_reason(exc)})") from None
-    return summary, records
+    return summary, JsonlRecords(files_path)
 
 
 def render_dir(out_dir: Path) -> list[Path]:
-    """Re-render every report of a device folder from its summary.json and files.jsonl (no evidence needed)."""
-    summary, records = load_dir(out_dir)
+    """Re-render every report of a device folder from its summary.json and files.jsonl (no evidence needed).
+
+    files.jsonl is checked once through before any report is written, so an invalid line replaces none.
+    """
+    summary, records = open_dir(out_dir)
+    for _record in records:
+        pass
     return write_reports(Path(out_dir), summary, records)
 
 

@@ -21,11 +21,12 @@ Choices:
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from triage.report.common import ITEMS, evidence_name, file_name, json_text, record_times, stream_json
+from triage.report.common import ITEMS, RawJson, evidence_name, file_name, json_text, record_times, stream_json
 
 CONTEXT: dict[str, str] = {
     "kb": "http://example.org/kb/",
@@ -69,6 +70,10 @@ class _Ids:
         return f"kb:{kind}-{uuid_text(self._uuid(kind, parts))}"
 
     def file(self, record: dict[str, Any]) -> str:
+        return f"kb:file-{uuid_text(self.file_uuid(record))}"
+
+    def file_uuid(self, record: dict[str, Any]) -> bytes:
+        """The record's file UUID, made unique by a counter in the order the records are given."""
         where = record.get("location") or record.get("path") or ""
         parts: tuple[Any, ...] = (record.get("volume"), json_text(where), record.get("inode"))
         value, counter = self._uuid("file", parts), 1
@@ -76,7 +81,7 @@ class _Ids:
             counter += 1
             value = self._uuid("file", (*parts, counter))
         self.files.add(value)
-        return f"kb:file-{uuid_text(value)}"
+        return value
 
 
 def uuid5_bytes(seed: str) -> bytes:
@@ -218,7 +223,7 @@ def _file(ids: _Ids, record: dict[str, Any], file_id: str) -> dict[str, Any]:
     return {"@id": file_id, "@type": "uco-observable:File", "uco-core:hasFacet": [facet, content]}
 
 
-def _graph(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _graph(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Every node: tool, image, volumes, the scan action, then each file and its relationship."""
     ids = _Ids(json_text(evidence_name(summary)))
     tool = summary.get("tool") or {}
@@ -240,38 +245,61 @@ def _graph(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[d
         volume_ids[volume.get("index")] = node["@id"]
         yield node
         yield _relationship(ids, node["@id"], image["@id"])
-    file_ids = [ids.file(record) for record in records]
+    # First pass: every file id (16 bytes each, in files.jsonl order: collisions are resolved in that order)
+    # and the ids of the records that hold others (archives), for their members' Contained_Within.
+    file_ids = bytearray()
+    parents: set[Any] = set()
+    for record in records:
+        file_ids += ids.file_uuid(record)
+        if record.get("parent") is not None:
+            parents.add(record.get("parent"))
     action: dict[str, Any] = {
         "@id": ids.make("investigative-action", summary.get("started")),
         "@type": "case-investigation:InvestigativeAction",
         "uco-core:name": "triage scan",
         "uco-action:instrument": {"@id": tool_node["@id"]},
         "uco-action:object": {"@id": image["@id"]},
-        "uco-action:result": [{"@id": i} for i in file_ids],
+        "uco-action:result": ITEMS,
     }
     if summary.get("started"):
         action["uco-action:startTime"] = _datetime(summary["started"])
     if summary.get("finished"):
         action["uco-action:endTime"] = _datetime(summary["finished"])
-    yield action
-    del action
-    by_record = {record.get("id"): file_id for record, file_id in zip(records, file_ids, strict=True)}
-    for record, file_id in zip(records, file_ids, strict=True):
+    yield RawJson(_with_list(action, (f'{{"@id": "{_file_text(file_ids, n)}"}}' for n in range(len(file_ids) // 16))))
+    by_record: dict[Any, str] = {}
+    for number, record in enumerate(records):
+        file_id = _file_text(file_ids, number)
+        if record.get("id") in parents:
+            by_record[record.get("id")] = file_id
         yield _file(ids, record, file_id)
         container = by_record.get(record.get("parent")) if record.get("parent") is not None else None
         yield _relationship(ids, file_id, container or volume_ids.get(record.get("volume"), image["@id"]))
 
 
-def build_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def _file_text(file_ids: bytearray, number: int) -> str:
+    return f"kb:file-{uuid_text(bytes(file_ids[number * 16:number * 16 + 16]))}"
+
+
+def _with_list(node: dict[str, Any], items: Iterable[str]) -> Iterator[str]:
+    """``json.dumps(node)`` in chunks, its ``ITEMS`` list made of the already-encoded ``items``."""
+    head, tail = json.dumps(node, ensure_ascii=False).split(json.dumps(ITEMS))
+    yield head + "["
+    for number, item in enumerate(items):
+        yield item if number == 0 else ", " + item
+    yield "]" + tail
+
+
+def build_case(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The JSON-LD document as one dict (for tests; ``iter_case`` streams the same text)."""
-    return {"@context": CONTEXT, "@graph": list(_graph(summary, records))}
+    return {"@context": CONTEXT, "@graph": [json.loads("".join(node.chunks)) if isinstance(node, RawJson) else node
+                                            for node in _graph(summary, records)]}
 
 
-def iter_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+def iter_case(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[str]:
     """case.jsonld text, one graph node per chunk."""
     return stream_json({"@context": CONTEXT, "@graph": ITEMS}, _graph(summary, records))
 
 
-def render_case(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
+def render_case(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
     """case.jsonld as UTF-8 bytes."""
     return "".join(iter_case(summary, records)).encode("utf-8")

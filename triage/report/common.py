@@ -52,6 +52,14 @@ def atomic_write(path: Path, chunks: Iterable[str]) -> Path:
     return path
 
 
+class RawJson:
+    """A ``stream_json`` item given as its encoded text in chunks (one huge node, e.g. CASE's action listing every
+    file, is written without being built)."""
+
+    def __init__(self, chunks: Iterable[str]) -> None:
+        self.chunks = chunks
+
+
 def stream_json(skeleton: dict[str, Any], items: Iterable[Any]) -> Iterator[str]:
     """A JSON document (``skeleton`` indented) whose one big list is streamed, one item per line.
 
@@ -67,7 +75,11 @@ def stream_json(skeleton: dict[str, Any], items: Iterable[Any]) -> Iterator[str]
     yield head + "["
     empty = True
     for item in items:
-        yield ("\n" if empty else ",\n") + pad + json.dumps(item, ensure_ascii=False)
+        if isinstance(item, RawJson):
+            yield ("\n" if empty else ",\n") + pad
+            yield from item.chunks
+        else:
+            yield ("\n" if empty else ",\n") + pad + json.dumps(item, ensure_ascii=False)
         empty = False
     yield ("]" if empty else "\n" + outer + "]") + tail + "\n"
 

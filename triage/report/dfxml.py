@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shlex
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from triage.report.common import record_times, xml_text
@@ -148,7 +148,7 @@ def _volume_head(volume: dict[str, Any]) -> list[ET.Element]:
     return head
 
 
-def _volume(volume: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+def _volume(volume: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[str]:
     yield f" <volume offset={quoteattr(xml_text(str(volume.get('offset', 0))))}>\n"
     for element in _volume_head(volume):
         yield _xml(element, 2)
@@ -157,29 +157,31 @@ def _volume(volume: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[s
     yield " </volume>\n"
 
 
-def iter_dfxml(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+def iter_dfxml(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[str]:
     """The DFXML document, one volume header or file object per chunk."""
     yield "<?xml version='1.0' encoding='utf-8'?>\n"
     yield f'<dfxml xmlns="{DFXML_NS}" xmlns:dc="{DC_NS}" xmlns:triage="{TRIAGE_NS}" version="{DFXML_VERSION}">\n'
     for element in (_metadata(), _creator(summary), _source(summary)):
         yield _xml(element, 1)
-    by_volume: dict[Any, list[dict[str, Any]]] = {}
-    for record in records:
-        by_volume.setdefault(record.get("volume"), []).append(record)
+    # One pass over the records per volume (a handful), so that no list of every record is held.
     written: set[Any] = set()
     for volume in summary.get("volumes") or []:
         key = volume.get("index")
         if volume.get("role", "partition") != "partition" or key in written:
             continue
         written.add(key)
-        yield from _volume(volume, by_volume.get(key, []))
+        yield from _volume(volume, _of_volume(records, key))
     # Records whose volume the summary does not list (never expected) are still written, not lost.
-    for key, group in by_volume.items():
-        if key not in written:
-            yield from _volume({"offset": 0, "index": key}, group)
+    others = dict.fromkeys(record.get("volume") for record in records if record.get("volume") not in written)
+    for key in others:
+        yield from _volume({"offset": 0, "index": key}, _of_volume(records, key))
     yield "</dfxml>\n"
 
 
-def render_dfxml(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
+def _of_volume(records: Iterable[dict[str, Any]], key: Any) -> Iterator[dict[str, Any]]:
+    return (record for record in records if record.get("volume") == key)
+
+
+def render_dfxml(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
     """dfxml.xml as UTF-8 bytes."""
     return "".join(iter_dfxml(summary, records)).encode("utf-8")

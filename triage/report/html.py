@@ -10,7 +10,7 @@ undecodable bytes are drawn as boxed ``\\xNN``/``\\uNNNN`` escapes.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
@@ -121,7 +121,7 @@ def _verification(evidence: dict[str, Any]) -> dict[str, Any]:
             "error": evidence.get("verification_error")}
 
 
-def _labels(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+def _labels(records: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     """Every label seen for each category, e.g. "1" → ["UK Category 1"]."""
     labels: dict[str, set[str]] = {}
     for record in records:
@@ -137,7 +137,7 @@ def _row(record: dict[str, Any], matches: list[dict[str, Any]]) -> dict[str, Any
             "deleted": not record.get("allocated", True)}
 
 
-def _match_groups(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _match_groups(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Matched records grouped by category (most severe first) and by hash set (by name), rows by path."""
     labels = _labels(records)
     by_category: dict[str, dict[str, Any]] = {}
@@ -161,21 +161,22 @@ def _match_groups(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     return categories, sets
 
 
-def _unreadable(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def _unreadable(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Volume problems (the summary's list, else each volume's own) and records with read errors."""
     messages = [str(e) for e in summary.get("errors") or []]
     if not messages:
         for volume in summary.get("volumes") or []:
             where = f"volume {volume['index']}" if volume.get("index") is not None else "media"
             messages += [f"{where} at offset {volume.get('offset')}: {e}" for e in volume.get("errors") or []]
-    return {
-        "volume_errors": messages,
-        "records": [r for r in records if r.get("errors")],
-        "notes": sum(1 for r in records if r.get("notes")),
-    }
+    failed, notes = [], 0
+    for record in records:
+        if record.get("errors"):
+            failed.append(record)
+        notes += bool(record.get("notes"))
+    return {"volume_errors": messages, "records": failed, "notes": notes}
 
 
-def build_context(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Everything the template shows, in a fixed order (same inputs → same page)."""
     evidence = summary.get("evidence") or {}
     acquisition = evidence.get("acquisition") or {}
@@ -183,7 +184,7 @@ def build_context(summary: dict[str, Any], records: list[dict[str, Any]]) -> dic
     other_keys = sorted(k for k in acquisition if k not in ACQUISITION_LABELS)
     categories, sets = _match_groups(records)
     command = summary.get("command") or []
-    counts = summary.get("counts") or {"files": len(records)}
+    counts = summary.get("counts") or {"files": sum(1 for _ in records)}
     labels = _labels(records)
     return {
         "s": summary,
@@ -217,11 +218,11 @@ def build_context(summary: dict[str, Any], records: list[dict[str, Any]]) -> dic
     }
 
 
-def iter_html(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+def iter_html(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[str]:
     """report.html text, streamed by Jinja2 (the page lists hits and errors only, but those can be many)."""
     return environment().get_template("report.html.j2").generate(build_context(summary, records))
 
 
-def render_html(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
+def render_html(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
     """report.html as UTF-8 bytes."""
     return "".join(iter_html(summary, records)).encode("utf-8")

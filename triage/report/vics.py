@@ -21,7 +21,7 @@ pictures no hash set knew. Choices, stated because an examiner may have to expla
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from triage.report.common import ITEMS, evidence_name, file_name, is_media, json_text, record_times, stream_json
@@ -81,7 +81,7 @@ def _media_file(device: str, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _alternative_hashes(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _alternative_hashes(records: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
     found: list[dict[str, str]] = []
     for name, key in (("SHA256", "sha256"), ("PDQ", "pdq"), ("PHASH", "phash")):
         values = sorted({r[key] for r in records if r.get(key)})
@@ -123,7 +123,7 @@ def _skeleton(summary: dict[str, Any], media: Any) -> dict[str, Any]:
     }
 
 
-def _groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _groups(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Pictures and videos with an md5, by md5, in order of first appearance in files.jsonl."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
@@ -132,16 +132,16 @@ def _groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return groups
 
 
-def build_vics(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def build_vics(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The VICS document as one dict (for tests and small devices; ``iter_vics`` streams the same text)."""
     return _skeleton(summary, list(_media(_groups(records), evidence_name(summary))))
 
 
-def iter_vics(summary: dict[str, Any], records: list[dict[str, Any]]) -> Iterator[str]:
+def iter_vics(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[str]:
     """vics.json text, one Media item per chunk."""
     return stream_json(_skeleton(summary, ITEMS), _media(_groups(records), evidence_name(summary)))
 
 
-def render_vics(summary: dict[str, Any], records: list[dict[str, Any]]) -> bytes:
+def render_vics(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
     """vics.json as UTF-8 bytes (indented, non-ASCII kept readable)."""
     return "".join(iter_vics(summary, records)).encode("utf-8")
