@@ -13,7 +13,6 @@ import os
 import platform
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from triage import TOOL_NAME, __version__, outdir
 from triage.errors import EvidenceError, Interrupted, OutputError, VolumeError
 from triage.model.record import FileRecord, json_safe
+from triage.model.store import RecordStore, counts
 from triage.reading import interrupts
 from triage.reading.children import Expanded
 from triage.reading.mediapass import MediaPass
@@ -58,18 +58,32 @@ class ScanSettings:
 
 @dataclass
 class Listing:
-    """Everything the walk found, before any content is read."""
+    """Everything the walk found; a record leaves it (None) once finished and in ``store``."""
 
-    records: list[tuple[FileRecord, FileSystem]]
+    records: list[tuple[FileRecord, FileSystem] | None]
     volumes: list[dict[str, Any]]
     errors: list[str]
     filesystems: list[FileSystem] = field(default_factory=list)
     limits: list[dict[str, Any]] = field(default_factory=list)  # bounds that stopped an archive or extraction
     archives: int = 0  # archives expanded into child records
+    store: RecordStore | None = None  # finished records (files.jsonl lines) and the summary's counts
 
     @property
     def total_bytes(self) -> int:
-        return sum(r.size for r, _ in self.records if r.locator is not None)
+        return sum(pair[0].size for pair in self.records if pair is not None and pair[0].locator is not None)
+
+    def release(self, index: int) -> None:
+        """Store the record at ``index`` and drop it from memory (once: a second call does nothing)."""
+        pair = self.records[index]
+        if pair is not None:
+            assert self.store is not None
+            self.store.add(pair[0])
+            self.records[index] = None
+
+    def release_all(self) -> None:
+        """Store every record still held (not read: stopped or interrupted), before the summary is made."""
+        for index in range(len(self.records)):
+            self.release(index)
 
 
 def device_name(path: Path) -> str:
@@ -161,36 +175,13 @@ def summarise(
     verification: dict[str, Any],
     stopped: str | None = None,
 ) -> dict[str, Any]:
-    """The summary.json object (DESIGN.md); key order is fixed for reproducible output."""
-    records = [r for r, _ in listing.records]
-    by_volume: Counter[int | None] = Counter()
-    errors_by_volume: Counter[int | None] = Counter()
-    by_category: Counter[str] = Counter()
-    by_set: Counter[str] = Counter()
-    for r in records:
-        by_volume[r.volume] += 1
-        if r.errors:
-            errors_by_volume[r.volume] += 1
-        cats = {"uncategorised" if m.get("category") is None else str(m["category"]) for m in r.matches}
-        for cat in sorted(cats):
-            by_category[cat] += 1
-        for name in sorted({str(m.get("hashset")) for m in r.matches}):
-            by_set[name] += 1
-    pictures = [r for r in records if r.is_picture]
-    counts = {
-        "files": len(records),
-        "deleted": sum(1 for r in records if not r.allocated),
-        "pictures": len(pictures),
-        "videos": sum(1 for r in records if r.is_video),
-        "errors": sum(1 for r in records if r.errors),
-        "matched": sum(1 for r in records if r.matches),
-        "known": sum(1 for r in records if r.known),
-        "unknown_pictures": sum(1 for r in pictures if not r.matches and not r.known),
-        "bytes": sum(r.size for r in records),
-        "archives": sum(1 for r in records if r.is_archive),
-        "archives_expanded": listing.archives,
-        "by_origin": dict(sorted(Counter(r.origin for r in records).items())),
-    }
+    """The summary.json object (DESIGN.md); key order is fixed for reproducible output.
+
+    The counts come from the store's tally, kept as records finished: every record still held is stored first.
+    """
+    assert listing.store is not None
+    listing.release_all()
+    tally = listing.store.tally
     hs = settings.hashsets
     return _json_safe_tree({
         "tool": {"name": TOOL_NAME, "version": __version__},
@@ -202,9 +193,9 @@ def summarise(
         "command": list(settings.command),
         "evidence": {**evidence.describe(), **verification},
         "volumes": listing.volumes,
-        "counts": counts,
-        "matches_by_category": dict(sorted(by_category.items())),
-        "matches_by_hashset": dict(sorted(by_set.items())),
+        "counts": counts(tally, listing.archives),
+        "matches_by_category": dict(sorted(tally.by_category.items())),
+        "matches_by_hashset": dict(sorted(tally.by_set.items())),
         "hashsets": hs.describe() if hs else [],
         "thresholds": hs.thresholds if hs else {},
         "limits": [dict(entry) for fs in listing.filesystems for entry in getattr(fs, "limits", ())
@@ -249,16 +240,17 @@ def scan_device(
     extraction = isinstance(evidence, ExtractionEvidence)
     fixed_name = name is not None
     name = name or device_name(evidence.paths[0])
-    listing = Listing([], [], [])
+    listing = Listing([], [], [], store=RecordStore(out_root, name))
     listed = False
     try:
         work = Reading(listing.records, settings.jobs,
                        lambda index, record: _finish_record(listing, index, record, settings, progress),
-                       lambda index, expanded: _add_children(listing, index, expanded, settings, progress))
+                       lambda index, expanded: _add_children(listing, index, expanded, settings, progress),
+                       listing.release)
         media = None if extraction else MediaPass(evidence, {}, settings.verify, threads=work.parallel)
 
         def early(index: int) -> None:
-            record = listing.records[index][0]
+            record = listing.records[index][0]  # type: ignore[index]  # just listed, so held
             if record.locator is not None and record.extension in PICTURE_EXTENSIONS:
                 work.early(index)
 
@@ -309,6 +301,7 @@ def scan_device(
         finally:
             work.close(cancel=False)
     finally:
+        listing.store.close()
         for fs in listing.filesystems:
             fs.close()
         evidence.close()
@@ -333,10 +326,11 @@ def list_extraction(evidence: ExtractionEvidence, listing: Listing) -> Listing:
 def _read_listed(work: Reading, listing: Listing, settings: ScanSettings) -> bool:
     """Records whose content the listing already read (a compressed tar is digested as it is walked): matched
     and expanded now, never read again. True when --first-hit stopped the scan."""
-    done = [index for index, (record, _) in enumerate(listing.records) if record.sha256 is not None]
+    done = [index for index, pair in enumerate(listing.records) if pair is not None and pair[0].sha256 is not None]
     work.handed_out.update(done)
     for index in done:
-        if work.finished(index, listing.records[index][0], None):
+        pair = listing.records[index]
+        if pair is not None and work.finished(index, pair[0], None):
             return True
     return work.stopped
 
@@ -355,24 +349,26 @@ def _finish_record(
 def _add_children(
     listing: Listing, index: int, expanded: Expanded, settings: ScanSettings, progress: ProgressFn | None
 ) -> bool:
-    """An archive's members join the listing as records of their own, matched like any stream.
+    """An archive's members become records of their own, matched like any stream, and go straight to the store.
 
-    The archive's own new errors go on its record and the bounds that stopped its expansion into ``limits``.
-    Every member is listed even when --first-hit stops at one of them (True).
+    The archive's own new errors go on its record (still held: ``Reading`` releases it after this) and the bounds
+    that stopped its expansion into ``limits``. Every member is stored even when --first-hit stops at one of them
+    (True); those after it are not matched.
     """
-    record, fs = listing.records[index]
+    pair = listing.records[index]
+    assert pair is not None and listing.store is not None
+    record = pair[0]
     record.errors.extend(error for error in expanded.errors if error not in record.errors)
     listing.archives += 1
     for hit in expanded.limits:
         listing.limits.append({"volume": record.volume, "fs": record.fs, "limit": f"archive {hit.get('limit')}",
                                "value": hit.get("value"), "count": 1,
                                "effect": f"{hit.get('effect')} ({hit.get('archive')})"})
-    first = len(listing.records)
-    listing.records.extend((child, fs) for child in expanded.children)
-    for position in range(first, len(listing.records)):
-        if _finish_record(listing, position, listing.records[position][0], settings, progress):
-            return True
-    return False
+    stop = False
+    for child in expanded.children:
+        stop = stop or _finish_record(listing, -1, child, settings, progress)
+        listing.store.add(child)
+    return stop
 
 
 def _locate_damage(evidence: Evidence, verification: dict[str, Any]) -> list[str]:
@@ -427,9 +423,11 @@ def write_outputs(
         limit = outdir.name_limit(out_root)
         base = outdir.fit(full, "", limit)
         tmp = Path(tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=out_root))
+        assert listing.store is not None
+        listing.release_all()
         with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
-            for record in sorted((r for r, _ in listing.records), key=lambda r: r.order):
-                fh.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+            for line in listing.store.lines():
+                fh.write(line + "\n")
         with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
             json.dump(summary, fh, ensure_ascii=False, indent=2)
             fh.write("\n")

@@ -123,7 +123,9 @@ class Reading:
     """Streams read through their file system and pictures to hash: inline, or on worker processes.
 
     ``done(index, record)`` gets each result (the record in ``pairs``, filled); it returns True to stop early
-    (``--first-hit``), after which ``stopped`` is True and nothing more is handed out. With worker processes,
+    (``--first-hit``), after which ``stopped`` is True and nothing more is handed out. ``release(index)`` is
+    called once nothing here needs ``pairs[index]`` any more (after ``done``, or after an archive's members came
+    back), so that the caller can store the record and drop it from memory. With worker processes,
     ``early`` hands out streams while the device is still being listed, once the workers are up: on a long walk
     they start on them while the walk runs on one core. (On the 1.26 GB benchmark the server is ready only as
     its 0.4 s walk ends, and the pictures held meanwhile go out with the rest: measured the same either way.)
@@ -131,8 +133,9 @@ class Reading:
 
     def __init__(self, pairs: list[tuple[FileRecord, FileSystem]], jobs: int,
                  done: Callable[[int, FileRecord], bool],
-                 children: Callable[[int, Expanded], bool] | None = None) -> None:
-        self.pairs, self.done = pairs, done
+                 children: Callable[[int, Expanded], bool] | None = None,
+                 release: Callable[[int], None] = lambda index: None) -> None:
+        self.pairs, self.done, self.release = pairs, done, release
         self.children = children  # gets each archive's members; True stops the scan (--first-hit)
         self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=workers.context(),
                                          initializer=_start_worker) if jobs > 1 else None)
@@ -140,6 +143,7 @@ class Reading:
         self.picture_bytes = 0  # bytes of pictures handed to workers and not yet back (memory bound)
         self.handed_out: set[int] = set()
         self.twins: dict[int, list[int]] = {}  # index read -> indices of the same stream listed again
+        self.expanding: set[int] = set()  # archives whose members are not back yet (their records are kept)
         self._early: list[int] = []
         self._early_bytes = 0
         self.stopped = False
@@ -253,6 +257,7 @@ class Reading:
         if self.children is None or self.stopped:
             return
         record, fs = self.pairs[index]
+        self.expanding.add(index)
         if self.pool is None:
             self._children(index, expand_record(record, fs))
             return
@@ -261,9 +266,9 @@ class Reading:
     def _children(self, index: int, expanded: Expanded) -> None:
         """Members join ``pairs`` already read: never handed out for reading."""
         assert self.children is not None
-        first = len(self.pairs)
         stop = self.children(index, expanded)
-        self.handed_out.update(range(first, len(self.pairs)))
+        self.expanding.discard(index)
+        self.release(index)
         if stop:
             self.stopped = True
 
@@ -274,12 +279,16 @@ class Reading:
         if not stop and record.is_archive and record.sha256 is not None and record.locator is not None:
             self.expand(index)
             stop = self.stopped
-        for twin in self.twins.get(index, ()):
+        twins = self.twins.pop(index, ())
+        for twin in twins:
             if stop:
                 break
             other = self.pairs[twin][0]
             copy_content(record, other)
             stop = self.done(twin, other)
+            self.release(twin)
+        if index not in self.expanding:
+            self.release(index)
         self.stopped = stop
         return stop
 

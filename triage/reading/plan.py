@@ -10,7 +10,7 @@ from __future__ import annotations
 from triage.model.record import FileRecord, Locator
 from triage.sources.filesystems import FileSystem
 
-Records = list[tuple[FileRecord, FileSystem]]
+Records = list[tuple[FileRecord, FileSystem] | None]  # None: a record finished and stored already (scan.py)
 
 PICTURE_EXTENSIONS = frozenset({"jpg", "jpeg", "jpe", "jfif", "png", "gif", "bmp", "tif", "tiff", "webp", "heic",
                                 "heif", "avif"})
@@ -21,18 +21,21 @@ def picture_order(records: Records) -> list[int]:
 
     Only the reading order changes; files.jsonl keeps the listing order, so outputs stay identical.
     """
-    first = [i for i, (r, _) in enumerate(records) if r.extension in PICTURE_EXTENSIONS]
-    rest = [i for i, (r, _) in enumerate(records) if r.extension not in PICTURE_EXTENSIONS]
+    first = [i for i, pair in enumerate(records) if pair is not None and pair[0].extension in PICTURE_EXTENSIONS]
+    rest = [i for i, pair in enumerate(records) if pair is not None and pair[0].extension not in PICTURE_EXTENSIONS]
     return first + rest
 
 
 def same_streams(records: Records) -> list[list[int]]:
     """Listing indices that name the same stream (same file system, inode and attribute): hard links."""
-    groups: dict[Locator, list[int]] = {}
-    for index, (record, _) in enumerate(records):
-        if record.locator is not None:
-            groups.setdefault(record.locator, []).append(index)
-    return [group for group in groups.values() if len(group) > 1]
+    first: dict[Locator, int] = {}
+    groups: dict[Locator, list[int]] = {}  # only the streams named twice or more: no list per stream
+    for index, pair in enumerate(records):
+        if pair is not None and pair[0].locator is not None:
+            seen = first.setdefault(pair[0].locator, index)
+            if seen != index:
+                groups.setdefault(pair[0].locator, [seen]).append(index)
+    return list(groups.values())
 
 
 def media_plan(
@@ -48,7 +51,10 @@ def media_plan(
     output does not depend on the reading order.
     """
     plan = {}
-    for index, (record, fs) in enumerate(records):
+    for index, pair in enumerate(records):
+        if pair is None:
+            continue
+        record, fs = pair
         runs_of = getattr(fs, "runs", None)  # only sources placed on the media know where a stream lies
         if record.locator is None or runs_of is None:
             continue

@@ -1,0 +1,150 @@
+"""Finished records on disk, in files.jsonl order, and the summary's counts kept as they finish.
+
+Why: a device with millions of files must not hold every record until the end (issue 13, bounded memory). A
+record leaves memory once read and matched: its files.jsonl line goes into a SQLite table keyed by its sort key
+(``FileRecord.order``), and ``lines`` gives them back in that order for files.jsonl, whatever order the reading
+finished them in. The table lives in a hidden ``.triage-records.XXXXXXXX.tmp`` folder of the output folder (the
+evidence's names never go to the system's temporary folder), made at the first record and removed by ``close``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import sqlite3
+import struct
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from triage import outdir
+from triage.errors import OutputError
+from triage.model.record import FileRecord
+
+BATCH = 2000  # lines inserted per transaction
+
+
+class Tally:
+    """The summary's counts, updated one finished record at a time (``scan.summarise`` reads them)."""
+
+    def __init__(self) -> None:
+        self.files = self.deleted = self.pictures = self.videos = self.errors = 0
+        self.matched = self.known = self.unknown_pictures = self.bytes = self.archives = 0
+        self.by_origin: Counter[str] = Counter()
+        self.by_category: Counter[str] = Counter()
+        self.by_set: Counter[str] = Counter()
+
+    def add(self, record: FileRecord) -> None:
+        self.files += 1
+        self.deleted += not record.allocated
+        picture = record.is_picture
+        self.pictures += picture
+        self.videos += record.is_video
+        self.errors += bool(record.errors)
+        self.matched += bool(record.matches)
+        self.known += record.known
+        self.unknown_pictures += picture and not record.matches and not record.known
+        self.bytes += record.size
+        self.archives += record.is_archive
+        self.by_origin[record.origin] += 1
+        matches = record.matches
+        self.by_category.update({"uncategorised" if m.get("category") is None else str(m["category"]) for m in matches})
+        self.by_set.update({str(m.get("hashset")) for m in matches})
+
+
+def sort_key(order: tuple[int, ...]) -> bytes:
+    """``order`` as bytes that sort the same way (a shorter prefix first: an archive before its members)."""
+    return struct.pack(f">{len(order)}Q", *order)
+
+
+class RecordStore:
+    """Finished records as files.jsonl lines, by sort key; each added once (``add``) and counted in ``tally``."""
+
+    def __init__(self, out_root: Path, name: str) -> None:
+        self.out_root, self.name = out_root, name
+        self.tally = Tally()
+        self._folder: Path | None = None
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[bytes, int, str]] = []
+        self._count = 0
+
+    def add(self, record: FileRecord) -> None:
+        self.tally.add(record)
+        line = json.dumps(record.to_json(), ensure_ascii=False)
+        self._pending.append((sort_key(record.order), self._count, line))
+        self._count += 1
+        if len(self._pending) >= BATCH:
+            self._flush()
+
+    def lines(self) -> Iterator[str]:
+        """Every record's files.jsonl line (no newline), in ``order`` (ties in the order they were added)."""
+        self._flush()
+        if self._db is None:
+            return
+        try:
+            for (line,) in self._db.execute("SELECT line FROM records ORDER BY key, seq"):
+                yield line
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        try:
+            db = self._db or self._open()
+            with db:
+                db.executemany("INSERT INTO records VALUES (?, ?, ?)", self._pending)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        self._pending = []
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.out_root.mkdir(parents=True, exist_ok=True)
+            self._folder = Path(tempfile.mkdtemp(prefix=".triage-records.", suffix=".tmp", dir=self.out_root))
+        except OSError as exc:
+            raise outdir.output_error(exc, self.out_root, self.name) from exc
+        db = sqlite3.connect(self._folder / "records.sqlite", check_same_thread=False)
+        db.execute("PRAGMA journal_mode=OFF")  # a scratch table: nothing to recover after a crash
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("CREATE TABLE records (key BLOB, seq INTEGER, line TEXT, PRIMARY KEY (key, seq)) WITHOUT ROWID")
+        self._db = db
+        return db
+
+    def _error(self, exc: sqlite3.Error) -> OutputError:
+        """The output folder's one-line error (full, not writable), as for any other file written there."""
+        code = getattr(exc, "sqlite_errorname", "")
+        number = {"SQLITE_FULL": errno.ENOSPC, "SQLITE_READONLY": errno.EROFS, "SQLITE_PERM": errno.EACCES,
+                  "SQLITE_CANTOPEN": errno.EACCES}.get(code, errno.EIO)
+        reason = os.strerror(number) if number != errno.EIO else f"record store: {exc}"
+        return outdir.output_error(OSError(number, reason), self.out_root, self.name)
+
+
+def counts(tally: Tally, archives_expanded: int) -> dict[str, Any]:
+    """The summary's ``counts`` object (key order fixed)."""
+    return {
+        "files": tally.files,
+        "deleted": tally.deleted,
+        "pictures": tally.pictures,
+        "videos": tally.videos,
+        "errors": tally.errors,
+        "matched": tally.matched,
+        "known": tally.known,
+        "unknown_pictures": tally.unknown_pictures,
+        "bytes": tally.bytes,
+        "archives": tally.archives,
+        "archives_expanded": archives_expanded,
+        "by_origin": dict(sorted(tally.by_origin.items())),
+    }
