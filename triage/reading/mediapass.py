@@ -63,6 +63,10 @@ class _Stream:
     failed: bool = False
 
 
+def _runs(stream: _Stream | tuple[FileRecord, list[Run]]) -> list[Run]:
+    return stream[1] if isinstance(stream, tuple) else stream.runs
+
+
 class _MediaHasher(threading.Thread):
     """md5 + sha1 of the media, fed block by block in order (on this thread, or inline with one job)."""
 
@@ -194,7 +198,9 @@ class MediaPass:
         self.error: str | None = unhashed_reason(evidence) if verify else None
         self.verify = verify and self.error is None
         self.threads = threads  # False (-j 1): read and hash the media on the calling thread, one core
-        self.streams: dict[int, _Stream] = {}
+        # Planned streams: (record, runs) until their first piece arrives, then a _Stream with its digests (three
+        # hash states per stream: made for all 200,000 files of a device at once they took 1.2 KB each).
+        self.streams: dict[int, _Stream | tuple[FileRecord, list[Run]]] = {}
         self.add(plan)
         self.unread: list[int] = []  # planned streams that must be read through their file system after all
         self.computed: dict[str, str] = {}
@@ -204,7 +210,7 @@ class MediaPass:
 
     def add(self, plan: dict[int, tuple[FileRecord, list[Run]]]) -> None:
         """Streams for the pass to complete (before ``run``)."""
-        self.streams.update((index, _Stream(record, runs, Digester(record))) for index, (record, runs) in plan.items())
+        self.streams.update(plan)
 
     def start_early(self) -> None:
         """Start reading and hashing the media now, while the device is still being listed (threads, verify).
@@ -235,7 +241,7 @@ class MediaPass:
         not computed ("verification stopped before the end of the media").
         """
         pieces = sorted((start, start + length, index, offset)
-                        for index, stream in self.streams.items() for offset, start, length in stream.runs)
+                        for index, stream in self.streams.items() for offset, start, length in _runs(stream))
         size = self.evidence.media_size
 
         def blocks() -> Iterable[int]:  # made twice, for the reader and for this loop: nothing is listed
@@ -288,7 +294,7 @@ class MediaPass:
             self._early = None
             self.close()
         self.unread.extend(index for index, stream in self.streams.items()
-                           if not stream.failed and stream.next < stream.record.size)
+                           if isinstance(stream, tuple) or (not stream.failed and stream.next < stream.record.size))
         self.unread.sort()
         return False
 
@@ -304,8 +310,15 @@ class MediaPass:
             hasher.abandon()
         return None
 
-    def _deliver(self, index: int, offset: int, piece: memoryview, finished: Finished) -> bool:
+    def _started(self, index: int) -> _Stream | None:
+        """The stream at ``index`` with its digests (made now if this is its first piece); None when finished."""
         stream = self.streams.get(index)
+        if isinstance(stream, tuple):
+            stream = self.streams[index] = _Stream(stream[0], stream[1], Digester(stream[0]))
+        return stream
+
+    def _deliver(self, index: int, offset: int, piece: memoryview, finished: Finished) -> bool:
+        stream = self._started(index)
         if stream is None or stream.failed:  # already finished (a piece shared with another stream) or failed
             return False
         if offset != stream.next:
@@ -316,7 +329,7 @@ class MediaPass:
             stream.held_bytes += len(piece)
             self._held += len(piece)
             if self._held > MAX_HELD:
-                self._fail(max(self.streams, key=lambda i: self.streams[i].held_bytes))
+                self._fail(max(self.streams, key=lambda i: getattr(self.streams[i], "held_bytes", 0)))
             return False
         stream.digester.update(piece)
         stream.next += len(piece)
@@ -340,7 +353,7 @@ class MediaPass:
         return stream.digester.finish()
 
     def _fail(self, index: int) -> None:
-        stream = self.streams.get(index)
+        stream = self._started(index)
         if stream is None or stream.failed:
             return
         stream.failed = True
