@@ -293,10 +293,19 @@ class Reading:
         return stop
 
     def close(self, cancel: bool) -> None:
+        """Stop the workers; with ``cancel`` (an error, Ctrl-C, a first hit) without waiting for their batches.
+
+        Why kill, then wait: ``shutdown(wait=False)`` leaves the executor's manager thread running into interpreter
+        exit, where CPython 3.11's exit hook may write to its already closed wake-up pipe and print a traceback
+        under the one-line error (seen once in CI). Killed workers let ``wait=True`` return at once.
+        """
         if self._starting is not None:
             self._starting.join()
         if self.pool is not None:
-            self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            if cancel:
+                for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                    process.kill()
+            self.pool.shutdown(wait=True, cancel_futures=cancel)
             self.pool = None
 
 
