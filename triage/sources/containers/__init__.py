@@ -190,7 +190,8 @@ class Evidence:
         """The ``evidence`` block of summary.json (computed hashes are added by the scan)."""
         return {
             "paths": [str(p) for p in self.paths],
-            "format": FORMAT_NAMES.get(self.format, self.format),
+            "format": detect.qcow_label(self.paths[0]) if self.format == "qcow" else FORMAT_NAMES.get(self.format,
+                                                                                                   self.format),
             "media_size": self.media_size,
             "stored_hashes": dict(sorted(self.stored_hashes.items())),
             "acquisition": dict(self.metadata),

@@ -128,13 +128,47 @@ def detect_format(path: Path) -> str:
         return "qcow"
     if head.startswith(VHDX_SIGNATURE):
         return "vhdx"
-    if head.startswith(VHD_SIGNATURE) or read_tail(path, 512).startswith(VHD_SIGNATURE):
+    if head.startswith(VHD_SIGNATURE) or fixed_vhd_footer(path, read_tail(path, 512)):
         return "vhd"
     if head.startswith((VMDK_SPARSE_SIGNATURE, VMDK_COWD_SIGNATURE, VMDK_DESCRIPTOR)):
         return "vmdk"
     if _SPLIT_RAW.match(path.name) and len(split_raw_segments(path)) > 1:
         return "split_raw"
+    if head.startswith(b"PK\x03\x04") and is_aff4(path):
+        raise EvidenceError(f"{path}: AFF4 image: not supported (convert it to E01 or raw first)")
     return "raw"
+
+
+def fixed_vhd_footer(path: Path, tail: bytes) -> bool:
+    """A VHD footer at the end counts only when it describes this file: a fixed disk of file size - 512 bytes.
+
+    Why: a partition cut out of a fixed VHD still ends in the VHD's footer, which describes the whole disk; read as
+    a VHD it would be refused, read as raw it is the volume it is (dynamic and differencing VHDs carry a copy of
+    the footer at the start, found by the head check).
+    """
+    if not tail.startswith(VHD_SIGNATURE) or len(tail) < 0x40:
+        return False
+    current_size = int.from_bytes(tail[0x30:0x38], "big")
+    disk_type = int.from_bytes(tail[0x3C:0x40], "big")
+    return disk_type == 2 and current_size + 512 == path.stat().st_size
+
+
+def qcow_label(path: Path) -> str:
+    """"QCOW1" or "QCOW2" from the header's version (3 is QCOW2 with compat 1.1); libqcow opens them all."""
+    version = int.from_bytes(read_head(path, 8)[4:8], "big")
+    return {1: "QCOW1", 2: "QCOW2", 3: "QCOW2"}.get(version, f"QCOW (version {version})")
+
+
+def is_aff4(path: Path) -> bool:
+    """An AFF4 image is a zip whose members describe streams ("information.turtle"): not an extraction."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.rsplit("/", 1)[-1] in ("information.turtle", "container.description")
+                       for name in archive.namelist()[:1000])
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 def split_raw_segments(first: Path) -> list[Path]:

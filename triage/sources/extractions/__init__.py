@@ -43,6 +43,7 @@ from typing import Any
 from triage.defaults import EXTRACTION_MAX_MEMBERS
 from triage.errors import EvidenceError
 from triage.model.record import FileRecord, Locator
+from triage.sources.containers.detect import is_aff4
 from triage.sources.registry import register
 
 from .common import open_readonly
@@ -73,7 +74,7 @@ def detect_extraction(path: Path) -> str | None:
         with open(open_readonly(path), "rb") as raw:
             head = raw.read(512)
             if head[:4] in _ZIP_MAGIC:
-                return "zip"
+                return None if is_aff4(path) else "zip"  # an AFF4 image is a zip too: the container says so
             if _is_tar_head(head):
                 return "tar"
             for magic, kind in _COMPRESSED:
