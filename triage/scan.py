@@ -1,8 +1,9 @@
 """Scan one device: evidence → volumes → file systems → records → digests → matches → output files.
 
-The scan lists every stream first (cheap: metadata only), so that the progress bar knows the total bytes, then
-reads each stream once. Outputs are written into a temporary folder renamed into place at the end, so an
-interrupted or killed scan never leaves a folder that looks complete.
+The scan lists every stream first (``reading/listing.py``: metadata only, each record spilled to disk as listed),
+so that the progress bar knows the total bytes, then reads each stream once. Outputs are written into a
+temporary folder renamed into place at the end, so an interrupted or killed scan never leaves a folder
+that looks complete.
 """
 
 from __future__ import annotations
@@ -21,25 +22,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from triage import TOOL_NAME, __version__, outdir
-from triage.errors import EvidenceError, Interrupted, OutputError, VolumeError
+from triage.errors import Interrupted, OutputError
+from triage.model.pending import LOAD, PendingRecords
 from triage.model.record import FileRecord, json_safe
 from triage.model.store import RecordStore, counts
 from triage.reading import interrupts
 from triage.reading.children import Expanded
+from triage.reading.listing import Listing, list_device, list_extraction
 from triage.reading.mediapass import MediaPass
 from triage.reading.pipeline import Reading, read_all
-from triage.reading.plan import PICTURE_EXTENSIONS, media_plan, picture_order, same_streams
+from triage.reading.plan import PICTURE_EXTENSIONS, SpilledPlan, picture_order, stream_runs
 from triage.report import JsonlRecords, write_reports
-from triage.sources.containers import Evidence, detect, open_evidence
-from triage.sources.containers.detect import archive_kind
+from triage.sources.containers import Evidence, open_evidence
 from triage.sources.containers.verify import skipped, verification
 from triage.sources.extractions.evidence import ExtractionEvidence, open_extraction
-from triage.sources.filesystems import FileSystem, guess_signature, open_filesystem
-from triage.sources.volumes import Volume, find_volumes
+from triage.sources.filesystems import FileSystem
 from triage.textsafe import visible_text
 
 if TYPE_CHECKING:
     from triage.known import HashSets
+
+__all__ = ["Listing", "ScanSettings", "device_name", "list_device", "list_extraction", "safe_component", "scan_device"]
 
 ProgressFn = Callable[[str, FileRecord | None, int], None]
 
@@ -54,36 +57,6 @@ class ScanSettings:
     first_hit: bool = False
     pictures_first: bool = False
     command: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Listing:
-    """Everything the walk found; a record leaves it (None) once finished and in ``store``."""
-
-    records: list[tuple[FileRecord, FileSystem] | None]
-    volumes: list[dict[str, Any]]
-    errors: list[str]
-    filesystems: list[FileSystem] = field(default_factory=list)
-    limits: list[dict[str, Any]] = field(default_factory=list)  # bounds that stopped an archive or extraction
-    archives: int = 0  # archives expanded into child records
-    store: RecordStore | None = None  # finished records (files.jsonl lines) and the summary's counts
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(pair[0].size for pair in self.records if pair is not None and pair[0].locator is not None)
-
-    def release(self, index: int) -> None:
-        """Store the record at ``index`` and drop it from memory (once: a second call does nothing)."""
-        pair = self.records[index]
-        if pair is not None:
-            assert self.store is not None
-            self.store.add(pair[0])
-            self.records[index] = None
-
-    def release_all(self) -> None:
-        """Store every record still held (not read: stopped or interrupted), before the summary is made."""
-        for index in range(len(self.records)):
-            self.release(index)
 
 
 def device_name(path: Path) -> str:
@@ -107,63 +80,6 @@ def safe_component(name: str) -> str:
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def list_device(
-    evidence: Evidence, listing: Listing | None = None, listed: Callable[[int], None] | None = None
-) -> Listing:
-    """Open every volume's file system and list its streams; volume problems are recorded, not raised.
-
-    The listing is filled as the walk goes (into ``listing`` when given), so that a Ctrl-C during a long walk
-    still leaves what was listed so far for the partial summary; ``listed`` gets each new record's index (the
-    workers start reading while the walk goes on).
-    """
-    listing = listing if listing is not None else Listing([], [], [])
-    layout = find_volumes(evidence)
-    for slot in layout.slots:
-        info = slot.describe()
-        info.update({"scheme": layout.scheme, "fs": None, "label": None, "files": 0, "errors": []})
-        listing.volumes.append(info)
-        if slot.role != "partition":
-            continue
-        try:
-            fs = _open(evidence, slot)
-        except VolumeError as exc:
-            where = f"volume {slot.index}" if slot.index is not None else "media"
-            info["errors"].append(str(exc))
-            info["signature"] = guess_signature(evidence, slot)
-            listing.errors.append(f"{where} at offset {slot.offset}: {exc}")
-            continue
-        listing.filesystems.append(fs)
-        info["fs"], info["label"] = fs.name, fs.label
-        try:
-            for record in fs.walk():
-                interrupts.check()
-                record.id = str(len(listing.records))
-                listing.records.append((record, fs))
-                info["files"] += 1
-                if listed:
-                    listed(len(listing.records) - 1)
-            interrupts.check()
-        finally:
-            info["notes"] = list(fs.notes)
-    if not listing.filesystems and layout.scheme == "none" and evidence.format in ("raw", "split_raw"):
-        archive = archive_kind(detect.read_head(evidence.paths[0], 512))
-        if archive:
-            raise EvidenceError(f"{evidence.paths[0]}: not a disk image: {archive} (unsupported format; extract "
-                                "the image from it first)")
-        guess = guess_signature(evidence, layout.slots[0])
-        if guess is None:
-            raise EvidenceError(
-                f"{evidence.paths[0]}: not a disk image: no partition table, file system or known signature found"
-            )
-    return listing
-
-
-def _open(evidence: Evidence, slot: Volume) -> FileSystem:
-    if slot.offset >= evidence.media_size:
-        raise VolumeError("partition starts past the end of the media")
-    return open_filesystem(evidence, slot)
 
 
 def summarise(
@@ -240,37 +156,44 @@ def scan_device(
     extraction = isinstance(evidence, ExtractionEvidence)
     fixed_name = name is not None
     name = name or device_name(evidence.paths[0])
-    listing = Listing([], [], [], store=RecordStore(out_root, name))
+    listing = Listing.spilled(RecordStore(out_root, name))
+    records = listing.records
+    assert isinstance(records, PendingRecords)
     listed = False
     try:
-        work = Reading(listing.records, settings.jobs,
+        work = Reading(records, settings.jobs,
                        lambda index, record: _finish_record(listing, index, record, settings, progress),
                        lambda index, expanded: _add_children(listing, index, expanded, settings, progress),
                        listing.release)
-        media = None if extraction else MediaPass(evidence, {}, settings.verify, threads=work.parallel)
+        plan = SpilledPlan(records, work.handed_out)
+        media = None if extraction else MediaPass(evidence, {}, settings.verify, threads=work.parallel,
+                                                  spilled=plan)
+        pictures_apart = settings.pictures_first or work.parallel
 
-        def early(index: int) -> None:
-            record = listing.records[index][0]  # type: ignore[index]  # just listed, so held
-            if record.locator is not None and record.extension in PICTURE_EXTENSIONS:
+        def add(record: FileRecord, fs: FileSystem) -> None:
+            """Plan the stream as it is listed (its runs go to disk with it); hand out a picture early."""
+            runs = stream_runs(record, fs)
+            picture = record.extension in PICTURE_EXTENSIONS
+            index = listing.add(record, fs)
+            if runs and not (pictures_apart and picture):
+                plan.add(index, runs)
+            if picture and work.parallel and record.locator is not None:
                 work.early(index)
 
         try:
             with interrupts.catching_ctrl_c():
                 if media is not None:
                     media.start_early()
-                    list_device(evidence, listing, early if work.parallel else None)
+                    list_device(evidence, listing, add)
                 else:
                     list_extraction(evidence, listing)
                 listed = True
                 if progress:
                     progress("start", None, listing.total_bytes)
-                stopped = _read_listed(work, listing, settings)
+                stopped = _read_listed(work, records)
                 if not stopped:
-                    order = picture_order(listing.records) if settings.pictures_first else None
-                    work.share(same_streams(listing.records))
-                    if media is not None:
-                        media.add(media_plan(listing.records, settings.pictures_first or work.parallel,
-                                             work.handed_out))
+                    order = picture_order(records.picture_named) if settings.pictures_first else None
+                    work.share(records.same_streams())
                     stopped = read_all(work, order, media)
             verification = _verification(evidence, media, settings)
             if media is not None:
@@ -301,6 +224,7 @@ def scan_device(
         finally:
             work.close(cancel=False)
     finally:
+        listing.close()
         listing.store.close()
         for fs in listing.filesystems:
             fs.close()
@@ -308,30 +232,17 @@ def scan_device(
     return target, summary
 
 
-def list_extraction(evidence: ExtractionEvidence, listing: Listing) -> Listing:
-    """List a logical extraction: one lister, no volumes; its problems and bounds go to the summary."""
-    source = evidence.extraction
-    listing.filesystems.append(source)
-    for record in source.walk():
-        interrupts.check()
-        record.id = str(len(listing.records))
-        listing.records.append((record, source))
-    interrupts.check()
-    listing.errors.extend(f"extraction: {problem}" for problem in source.errors)
-    listing.limits.extend({"volume": None, "fs": source.kind, "limit": "extraction", "value": None, "count": 1,
-                           "effect": text} for text in source.limits)
-    return listing
-
-
-def _read_listed(work: Reading, listing: Listing, settings: ScanSettings) -> bool:
+def _read_listed(work: Reading, records: PendingRecords) -> bool:
     """Records whose content the listing already read (a compressed tar is digested as it is walked): matched
     and expanded now, never read again. True when --first-hit stopped the scan."""
-    done = [index for index, pair in enumerate(listing.records) if pair is not None and pair[0].sha256 is not None]
-    work.handed_out.update(done)
-    for index in done:
-        pair = listing.records[index]
-        if pair is not None and work.finished(index, pair[0], None):
-            return True
+    work.handed_out.update(records.digested)
+    for start in range(0, len(records.digested), LOAD):
+        chunk = records.digested[start:start + LOAD].tolist()
+        records.load(chunk)
+        for index in chunk:
+            pair = records[index]
+            if pair is not None and work.finished(index, pair[0], None):
+                return True
     return work.stopped
 
 

@@ -89,7 +89,7 @@ class RecordStore:
             for (line,) in self._db.execute("SELECT line FROM records ORDER BY key, seq"):
                 yield line
         except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+            raise self.error(exc) from exc
 
     def close(self) -> None:
         if self._db is not None:
@@ -107,23 +107,28 @@ class RecordStore:
             with db:
                 db.executemany("INSERT INTO records VALUES (?, ?, ?)", self._pending)
         except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+            raise self.error(exc) from exc
         self._pending = []
 
+    def scratch(self) -> Path:
+        """The hidden scratch folder in the output folder (made now if need be); other scratch tables go there."""
+        if self._folder is None:
+            try:
+                self.out_root.mkdir(parents=True, exist_ok=True)
+                self._folder = Path(tempfile.mkdtemp(prefix=".triage-records.", suffix=".tmp", dir=self.out_root))
+            except OSError as exc:
+                raise outdir.output_error(exc, self.out_root, self.name) from exc
+        return self._folder
+
     def _open(self) -> sqlite3.Connection:
-        try:
-            self.out_root.mkdir(parents=True, exist_ok=True)
-            self._folder = Path(tempfile.mkdtemp(prefix=".triage-records.", suffix=".tmp", dir=self.out_root))
-        except OSError as exc:
-            raise outdir.output_error(exc, self.out_root, self.name) from exc
-        db = sqlite3.connect(self._folder / "records.sqlite", check_same_thread=False)
+        db = sqlite3.connect(self.scratch() / "records.sqlite", check_same_thread=False)
         db.execute("PRAGMA journal_mode=OFF")  # a scratch table: nothing to recover after a crash
         db.execute("PRAGMA synchronous=OFF")
         db.execute("CREATE TABLE records (key BLOB, seq INTEGER, line TEXT, PRIMARY KEY (key, seq)) WITHOUT ROWID")
         self._db = db
         return db
 
-    def _error(self, exc: sqlite3.Error) -> OutputError:
+    def error(self, exc: sqlite3.Error) -> OutputError:
         """The output folder's one-line error (full, not writable), as for any other file written there."""
         code = getattr(exc, "sqlite_errorname", "")
         number = {"SQLITE_FULL": errno.ENOSPC, "SQLITE_READONLY": errno.EROFS, "SQLITE_PERM": errno.EACCES,

@@ -17,10 +17,12 @@ Damaged EWF chunks (zero-filled by libewf) are looked up for every completed str
 from __future__ import annotations
 
 import hashlib
+import heapq
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from triage.analysis.digests import Digester
 from triage.model.record import FileRecord
@@ -28,6 +30,9 @@ from triage.reading import interrupts
 from triage.sources.containers import Evidence, reopen
 from triage.sources.containers.readers import one_line
 from triage.sources.containers.verify import unhashed_reason
+
+if TYPE_CHECKING:
+    from triage.reading.plan import SpilledPlan
 
 BLOCK = 4 << 20
 MAX_HELD = 256 << 20  # bytes of out-of-order pieces held back, over all streams
@@ -192,7 +197,7 @@ class MediaPass:
     """Read the media once; complete the planned streams and, when asked, hash the media."""
 
     def __init__(self, evidence: Evidence, plan: dict[int, tuple[FileRecord, list[Run]]], verify: bool,
-                 threads: bool = True) -> None:
+                 threads: bool = True, spilled: SpilledPlan | None = None) -> None:
         self.evidence = evidence  # read from; with start_early, a second handle of the same evidence
         # Nothing stored to compare with and a sparse container: the media hash is not worth reading it all.
         self.error: str | None = unhashed_reason(evidence) if verify else None
@@ -201,6 +206,7 @@ class MediaPass:
         # Planned streams: (record, runs) until their first piece arrives, then a _Stream with its digests (three
         # hash states per stream: made for all 200,000 files of a device at once they took 1.2 KB each).
         self.streams: dict[int, _Stream | tuple[FileRecord, list[Run]]] = {}
+        self.spilled = spilled  # streams planned as the device was listed, their records and pieces on disk
         self.add(plan)
         self.unread: list[int] = []  # planned streams that must be read through their file system after all
         self.computed: dict[str, str] = {}
@@ -211,6 +217,18 @@ class MediaPass:
     def add(self, plan: dict[int, tuple[FileRecord, list[Run]]]) -> None:
         """Streams for the pass to complete (before ``run``)."""
         self.streams.update(plan)
+
+    def maps(self, index: int) -> bool:
+        """Whether the pass is to complete stream ``index`` (not to be read through its file system first)."""
+        return index in self.streams or (self.spilled is not None and self.spilled.maps(index))
+
+    def _pieces(self, own_connection: bool = False) -> Iterator[tuple[int, int, int, int]]:
+        """Every planned piece ``(start, end, index, offset in stream)`` by media offset (each stream's runs)."""
+        held = sorted((start, start + length, index, offset)
+                      for index, stream in self.streams.items() for offset, start, length in _runs(stream))
+        if self.spilled is None:
+            return iter(held)
+        return heapq.merge(held, self.spilled.records.sorted_pieces(own_connection))
 
     def start_early(self) -> None:
         """Start reading and hashing the media now, while the device is still being listed (threads, verify).
@@ -240,30 +258,29 @@ class MediaPass:
         Either returning True stops the pass (``--first-hit``); run then returns True and the media hash is
         not computed ("verification stopped before the end of the media").
         """
-        pieces = sorted((start, start + length, index, offset)
-                        for index, stream in self.streams.items() for offset, start, length in _runs(stream))
         size = self.evidence.media_size
 
-        def blocks() -> Iterable[int]:  # made twice, for the reader and for this loop: nothing is listed
-            return range(0, size, BLOCK) if self.verify else _blocks_of(pieces, size)
+        def blocks(own_connection: bool) -> Iterable[int]:  # made twice, for the reader and for this loop
+            return range(0, size, BLOCK) if self.verify else _blocks_of(self._pieces(own_connection), size)
 
-        starts = blocks()
+        starts = blocks(False)
+        pieces = self._pieces()
+        piece = next(pieces, None)
         self._damage = getattr(self.evidence.reader, "damage_in", None)
         backlog: list[bytes | None] = []
         if self._early is not None:  # blocks read (and hashed into the media hash) during the listing
             hasher, reader, backlog = self._early.hand_over()
         else:
             hasher = _MediaHasher(self.threads) if self.verify else None
-            reader = _Prefetch(self.evidence, blocks(), size, self.threads)
+            reader = _Prefetch(self.evidence, blocks(True), size, self.threads)
         active: list[tuple[int, int, int, int]] = []
-        position = 0
         try:
             for number, block_start in enumerate(starts):
                 interrupts.check()
                 block_end = min(block_start + BLOCK, size)
-                while position < len(pieces) and pieces[position][0] < block_end:
-                    active.append(pieces[position])
-                    position += 1
+                while piece is not None and piece[0] < block_end:
+                    active.append(piece)
+                    piece = next(pieces, None)
                 if number < len(backlog):
                     data = backlog[number]
                     backlog[number] = None
@@ -295,6 +312,8 @@ class MediaPass:
             self.close()
         self.unread.extend(index for index, stream in self.streams.items()
                            if isinstance(stream, tuple) or (not stream.failed and stream.next < stream.record.size))
+        if self.spilled is not None:
+            self.unread.extend(self.spilled.remaining())
         self.unread.sort()
         return False
 
@@ -313,6 +332,8 @@ class MediaPass:
     def _started(self, index: int) -> _Stream | None:
         """The stream at ``index`` with its digests (made now if this is its first piece); None when finished."""
         stream = self.streams.get(index)
+        if stream is None and self.spilled is not None:
+            stream = self.spilled.start(index)
         if isinstance(stream, tuple):
             stream = self.streams[index] = _Stream(stream[0], stream[1], Digester(stream[0]))
         return stream

@@ -12,16 +12,18 @@ calling process: the hash-set index is opened once there.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from triage.analysis.digests import digest_record
 from triage.analysis.pictures import PerceptualResult, is_picture_type, perceptual_hashes
+from triage.model.pending import IndexFlags
 from triage.model.record import FileRecord
 from triage.reading import interrupts, workers
 from triage.reading.children import Expanded, expand_batch, expand_record
@@ -33,7 +35,8 @@ BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
 WORKER_NICE = 5
 PICTURES_IN_FLIGHT = 128 << 20  # picture bytes sent to workers for perceptual hashing and not yet back
-
+BATCHES_PER_JOB = 32  # batches handed to each worker and not back yet; the others wait as indices
+LOAD = 256  # records loaded at once from the pending table (inline reading)
 
 
 def read_content(record: FileRecord, fs: FileSystem) -> None:
@@ -105,18 +108,11 @@ def full(files: int, size: int) -> bool:
     return files >= BATCH_FILES or size >= BATCH_BYTES
 
 
-def batches(pairs: list[tuple[FileRecord, FileSystem]], indices: list[int]) -> Iterator[list[int]]:
-    """Cut the indices into batches of a few files or a few MiB, keeping the order."""
-    batch: list[int] = []
-    size = 0
-    for index in indices:
-        batch.append(index)
-        size += pairs[index][0].size
-        if full(len(batch), size):
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+def _load(pairs: Any, indices: list[int]) -> None:
+    """Bring these records back from the pending table in one query (``PendingRecords``; a list holds them)."""
+    load = getattr(pairs, "load", None)
+    if load is not None:
+        load(indices)
 
 
 class Reading:
@@ -131,7 +127,7 @@ class Reading:
     its 0.4 s walk ends, and the pictures held meanwhile go out with the rest: measured the same either way.)
     """
 
-    def __init__(self, pairs: list[tuple[FileRecord, FileSystem]], jobs: int,
+    def __init__(self, pairs: Any, jobs: int,
                  done: Callable[[int, FileRecord], bool],
                  children: Callable[[int, Expanded], bool] | None = None,
                  release: Callable[[int], None] = lambda index: None) -> None:
@@ -141,7 +137,10 @@ class Reading:
                                          initializer=_start_worker) if jobs > 1 else None)
         self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
         self.picture_bytes = 0  # bytes of pictures handed to workers and not yet back (memory bound)
-        self.handed_out: set[int] = set()
+        self.handed_out = IndexFlags()
+        self._queue: Iterator[int] = iter(())  # indices to hand to workers as batches come back
+        self._out = 0  # read batches on workers, not back yet
+        self._max_out = BATCHES_PER_JOB * jobs
         self.twins: dict[int, list[int]] = {}  # index read -> indices of the same stream listed again
         self.expanding: set[int] = set()  # archives whose members are not back yet (their records are kept)
         self._early: list[int] = []
@@ -185,24 +184,50 @@ class Reading:
             self.files(self._early)
             self._early, self._early_bytes = [], 0
 
-    def files(self, indices: list[int]) -> None:
-        """Read these streams through their file systems (those not handed out already)."""
-        indices = [index for index in indices if index not in self.handed_out]
-        self.handed_out.update(indices)
+    def files(self, indices: Iterable[int]) -> None:
+        """Read these streams through their file systems (those not handed out already).
+
+        Inline, now; with workers, a bounded number of batches is handed out and the rest wait as indices (taken
+        as results come back, in ``collect``): every record handed out is held in memory until it is back.
+        """
         if self.pool is None:
-            for index in indices:
-                record, fs = self.pairs[index]
-                known_errors = len(record.errors)
-                read_content(record, fs)
-                if interrupts.pressed():
-                    del record.errors[known_errors:]  # a read error here was the Ctrl-C itself, not damage
-                    raise KeyboardInterrupt
-                if self._done(index, record):
-                    return
+            source = iter(indices)
+            while chunk := [index for index in itertools.islice(source, LOAD) if index not in self.handed_out]:
+                self.handed_out.update(chunk)
+                _load(self.pairs, chunk)
+                for index in chunk:
+                    record, fs = self.pairs[index]
+                    known_errors = len(record.errors)
+                    read_content(record, fs)
+                    if interrupts.pressed():
+                        del record.errors[known_errors:]  # a read error here was the Ctrl-C itself, not damage
+                        raise KeyboardInterrupt
+                    if self._done(index, record):
+                        return
             return
-        for batch in batches(self.pairs, indices):
+        self._queue = itertools.chain(self._queue, indices)
+        self._top_up()
+
+    def _top_up(self) -> None:
+        """Hand out batches from the waiting indices until ``_max_out`` batches are out."""
+        while self.pool is not None and self._out < self._max_out and not self.stopped:
+            batch: list[int] = []
+            size = 0
+            while not full(len(batch), size):
+                taken = [index for index in itertools.islice(self._queue, BATCH_FILES - len(batch))
+                         if index not in self.handed_out]
+                if not taken:
+                    break
+                self.handed_out.update(taken)
+                _load(self.pairs, taken)
+                batch.extend(taken)
+                size += sum(self.pairs[index][0].size for index in taken)
+            if not batch:
+                self._queue = iter(())
+                return
             records = [self.pairs[index][0] for index in batch]
             self.pending.append((self.pool.submit(read_batch, records), batch))
+            self._out += 1
 
     def finished(self, index: int, record: FileRecord, picture: bytes | None) -> bool:
         """A stream completed by the media pass; a picture still needs its perceptual hashes."""
@@ -219,6 +244,7 @@ class Reading:
 
     def collect(self, wait: bool = False, one: bool = False) -> bool:
         """Hand finished results to ``done``: those ready (or all with ``wait``, or the oldest with ``one``)."""
+        self._top_up()
         while self.pending and not self.stopped and (wait or one or self.pending[0][0].done()):
             future, what = self.pending.popleft()
             result = future.result()
@@ -230,11 +256,13 @@ class Reading:
                 apply_perceptual(record, result)
                 self._done(what, record)
             else:
+                self._out -= 1
                 for index, content in zip(what, result, strict=True):
                     record = self.pairs[index][0]
                     apply_content(record, content)
                     if self._done(index, record):
                         break
+                self._top_up()
             one = False
         return self.stopped
 
@@ -311,7 +339,7 @@ class Reading:
 
 def read_all(
     work: Reading,
-    order: list[int] | None = None,
+    order: Iterable[int] | None = None,
     media: MediaPass | None = None,
 ) -> bool:
     """Read every stream not handed out yet; ``done`` (see Reading) gets each result as it is ready.
@@ -321,10 +349,9 @@ def read_all(
     the listing indices; default: listing order). Returns True when ``done`` stopped the scan (``--first-hit``).
     The caller closes ``work``.
     """
-    order = list(range(len(work.pairs))) if order is None else order
+    order = range(len(work.pairs)) if order is None else order
     work.flush()
-    mapped = media.streams if media is not None else {}
-    work.files([index for index in order if index not in mapped])
+    work.files(order if media is None else (index for index in order if not media.maps(index)))
     if media is not None and not work.stopped:
         if media.run(work.finished, work.collect) or work.stopped:
             work.stopped = True

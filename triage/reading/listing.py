@@ -1,0 +1,154 @@
+"""Listing a device: evidence → volumes → file systems → records, each record spilled to disk as it is listed.
+
+The walk lists every stream before reading (cheap: metadata only), so that the progress bar knows the total
+bytes and the media pass knows where every stream lies. The records wait on disk (``PendingRecords``) until read:
+a device's listing must not be held in memory (issue 13, bounded memory). A listing made without a record store
+(tests, small tools) keeps its records in a plain list.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from triage.errors import EvidenceError, VolumeError
+from triage.model.pending import LOAD, PendingRecords
+from triage.model.record import FileRecord
+from triage.model.store import RecordStore
+from triage.reading import interrupts
+from triage.reading.plan import PICTURE_EXTENSIONS
+from triage.sources.containers import Evidence, detect
+from triage.sources.containers.detect import archive_kind
+from triage.sources.extractions.evidence import ExtractionEvidence
+from triage.sources.filesystems import FileSystem, guess_signature, open_filesystem
+from triage.sources.volumes import Volume, find_volumes
+
+Listed = Callable[[FileRecord, FileSystem], None]  # takes each record as listed (its id set) and adds it
+
+
+@dataclass
+class Listing:
+    """Everything the walk found; a record leaves it (None) once finished and in ``store``."""
+
+    records: PendingRecords | list[tuple[FileRecord, FileSystem] | None]
+    volumes: list[dict[str, Any]]
+    errors: list[str]
+    filesystems: list[FileSystem] = field(default_factory=list)
+    limits: list[dict[str, Any]] = field(default_factory=list)  # bounds that stopped an archive or extraction
+    archives: int = 0  # archives expanded into child records
+    store: RecordStore | None = None  # finished records (files.jsonl lines) and the summary's counts
+
+    @classmethod
+    def spilled(cls, store: RecordStore) -> Listing:
+        """A listing whose records wait in ``store``'s scratch folder until read."""
+        return cls(PendingRecords(store.scratch, store.error), [], [], store=store)
+
+    @property
+    def total_bytes(self) -> int:
+        if isinstance(self.records, PendingRecords):
+            return self.records.total_bytes
+        return sum(pair[0].size for pair in self.records if pair is not None and pair[0].locator is not None)
+
+    def add(self, record: FileRecord, fs: FileSystem) -> int:
+        """Add a record just listed; returns its index (its ``id``)."""
+        if isinstance(self.records, PendingRecords):
+            return self.records.append(record, fs, record.extension in PICTURE_EXTENSIONS)
+        self.records.append((record, fs))
+        return len(self.records) - 1
+
+    def release(self, index: int) -> None:
+        """Store the record at ``index`` and drop it from memory (once: a second call does nothing)."""
+        if isinstance(self.records, PendingRecords):
+            pair = self.records.release(index)
+        else:
+            pair, self.records[index] = self.records[index], None
+        if pair is not None:
+            assert self.store is not None
+            self.store.add(pair[0])
+
+    def release_all(self) -> None:
+        """Store every record still held (not read: stopped or interrupted), before the summary is made."""
+        if not isinstance(self.records, PendingRecords):
+            for index in range(len(self.records)):
+                self.release(index)
+            return
+        left = self.records.unreleased()
+        while chunk := list(itertools.islice(left, LOAD)):
+            self.records.load(chunk)
+            for index in chunk:
+                self.release(index)
+
+    def close(self) -> None:
+        if isinstance(self.records, PendingRecords):
+            self.records.close()
+
+
+def list_device(evidence: Evidence, listing: Listing | None = None, listed: Listed | None = None) -> Listing:
+    """Open every volume's file system and list its streams; volume problems are recorded, not raised.
+
+    The listing is filled as the walk goes (into ``listing`` when given), so that a Ctrl-C during a long walk
+    still leaves what was listed so far for the partial summary; ``listed`` (default: ``listing.add``) adds each
+    new record (the scan plans its reading and hands out pictures while the walk goes on).
+    """
+    listing = listing if listing is not None else Listing([], [], [])
+    add = listed or listing.add
+    layout = find_volumes(evidence)
+    for slot in layout.slots:
+        info = slot.describe()
+        info.update({"scheme": layout.scheme, "fs": None, "label": None, "files": 0, "errors": []})
+        listing.volumes.append(info)
+        if slot.role != "partition":
+            continue
+        try:
+            fs = _open(evidence, slot)
+        except VolumeError as exc:
+            where = f"volume {slot.index}" if slot.index is not None else "media"
+            info["errors"].append(str(exc))
+            info["signature"] = guess_signature(evidence, slot)
+            listing.errors.append(f"{where} at offset {slot.offset}: {exc}")
+            continue
+        listing.filesystems.append(fs)
+        info["fs"], info["label"] = fs.name, fs.label
+        try:
+            for record in fs.walk():
+                interrupts.check()
+                record.id = str(len(listing.records))
+                add(record, fs)
+                info["files"] += 1
+            interrupts.check()
+        finally:
+            info["notes"] = list(fs.notes)
+    if not listing.filesystems and layout.scheme == "none" and evidence.format in ("raw", "split_raw"):
+        archive = archive_kind(detect.read_head(evidence.paths[0], 512))
+        if archive:
+            raise EvidenceError(f"{evidence.paths[0]}: not a disk image: {archive} (unsupported format; extract "
+                                "the image from it first)")
+        guess = guess_signature(evidence, layout.slots[0])
+        if guess is None:
+            raise EvidenceError(
+                f"{evidence.paths[0]}: not a disk image: no partition table, file system or known signature found"
+            )
+    return listing
+
+
+def _open(evidence: Evidence, slot: Volume) -> FileSystem:
+    if slot.offset >= evidence.media_size:
+        raise VolumeError("partition starts past the end of the media")
+    return open_filesystem(evidence, slot)
+
+
+def list_extraction(evidence: ExtractionEvidence, listing: Listing) -> Listing:
+    """List a logical extraction: one lister, no volumes; its problems and bounds go to the summary."""
+    source = evidence.extraction
+    listing.filesystems.append(source)
+    for record in source.walk():
+        interrupts.check()
+        record.id = str(len(listing.records))
+        listing.add(record, source)
+    interrupts.check()
+    listing.errors.extend(f"extraction: {problem}" for problem in source.errors)
+    listing.limits.extend({"volume": None, "fs": source.kind, "limit": "extraction", "value": None, "count": 1,
+                           "effect": text} for text in source.limits)
+    return listing
