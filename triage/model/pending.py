@@ -132,19 +132,24 @@ class PendingRecords:
     def sorted_pieces(self, own_connection: bool = False) -> Iterator[tuple[int, int, int, int]]:
         """Every piece ``(start, end, index, offset in stream)`` by media offset, read in batches.
 
-        ``own_connection``: for a second reader on another thread (the media pass's block reader).
+        ``own_connection``: for a second reader on another thread (the media pass's block reader). The tables
+        are completed here, on the calling thread, before any reading starts.
         """
         self._write()
         if self._db is None or self._path is None:
-            return
-        db = sqlite3.connect(self._path, check_same_thread=False) if own_connection else self._db
+            return iter(())
+        return self._sorted(sqlite3.connect(self._path, check_same_thread=False) if own_connection else None)
+
+    def _sorted(self, own: sqlite3.Connection | None) -> Iterator[tuple[int, int, int, int]]:
+        db = own or self._db
+        assert db is not None
         try:
             cursor = db.execute('SELECT start, "end", idx, off FROM pieces ORDER BY start, "end", idx, off')
             while rows := cursor.fetchmany(LOAD):
                 yield from rows
         finally:
-            if own_connection:
-                db.close()
+            if own is not None:
+                own.close()
 
     def close(self) -> None:
         if self._db is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -228,7 +229,15 @@ class MediaPass:
                       for index, stream in self.streams.items() for offset, start, length in _runs(stream))
         if self.spilled is None:
             return iter(held)
-        return heapq.merge(held, self.spilled.records.sorted_pieces(own_connection))
+        spilled = self.spilled.records.sorted_pieces(own_connection)
+        return heapq.merge(held, spilled if own_connection else self._loading(spilled))
+
+    def _loading(self, pieces: Iterator[tuple[int, int, int, int]]) -> Iterator[tuple[int, int, int, int]]:
+        """The pieces, each few hundred's records loaded in one query before they are used (not one by one)."""
+        assert self.spilled is not None
+        while batch := list(itertools.islice(pieces, 512)):
+            self.spilled.prefetch(piece[2] for piece in batch)
+            yield from batch
 
     def start_early(self) -> None:
         """Start reading and hashing the media now, while the device is still being listed (threads, verify).

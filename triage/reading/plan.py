@@ -8,7 +8,7 @@ stream as the walk lists it (``SpilledPlan``: the records wait on disk), then ha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from triage.model.pending import IndexFlags, PendingRecords
 from triage.model.record import FileRecord
@@ -73,6 +73,10 @@ class SpilledPlan:
             return None
         self.state[index] = 2
         return pair[0], pair[0].byte_runs
+
+    def prefetch(self, indices: Iterable[int]) -> None:
+        """Load the records of the planned streams among ``indices`` not started yet, in one query."""
+        self.records.load([index for index in indices if self.maps(index) and self.state[index] == 1])
 
     def remaining(self) -> Iterator[int]:
         """Planned streams the pass never started (it stopped, or their pieces were never read)."""
