@@ -34,3 +34,32 @@ def need_tool(name: str) -> str:
     if not found:
         pytest.skip(f"{name} not installed (./setup.sh installs it)")
     return found
+
+
+_MEASURE = (
+    "import json, resource, subprocess, sys\n"
+    "limits = json.loads(sys.argv[1])\n"
+    "for name, value in limits.items():\n"
+    "    resource.setrlimit(getattr(resource, name), (value, value))\n"
+    "p = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print(json.dumps([p.returncode, p.stderr.decode('utf-8', 'replace'), peak]))\n"
+)
+
+
+def run_measured(command: list[str], *, cwd: Path, env: dict[str, str] | None = None,
+                 limits: dict[str, int] | None = None, timeout: float = 900) -> tuple[int, str, int]:
+    """Run ``command`` from a small wrapper process: (exit code, stderr, peak RSS in KiB of it or its children).
+
+    Why a wrapper: a child forked straight from pytest counts pytest's own RSS at the fork in its ``ru_maxrss``
+    (Linux keeps the pre-exec high-water mark; ``preexec_fn`` forces a real fork), so the figure grew with the
+    test session, not with the command (seen in CI: 328 MiB for a 65 MiB scan).
+    """
+    import json
+    import subprocess
+    import sys
+
+    wrapper = [sys.executable, "-c", _MEASURE, json.dumps(limits or {}), *command]
+    out = subprocess.run(wrapper, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, check=True)
+    code, stderr, peak = json.loads(out.stdout)
+    return code, stderr, peak

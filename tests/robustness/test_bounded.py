@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,12 +16,12 @@ from triage.sources.filesystems import tsk
 
 def scan_measured(evidence: Path, out: Path) -> tuple[int, float, int]:
     """Run ``triage scan`` in a child; returns (exit code, seconds, peak RSS in MiB of that child)."""
+    from tests.conftest import run_measured
+
     start = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "triage.cli", "scan", str(evidence), "-o", str(out), "-j", "1"],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, time.monotonic() - start, usage.ru_maxrss // 1024
+    code, _, peak = run_measured([sys.executable, "-m", "triage.cli", "scan", str(evidence), "-o", str(out), "-j",
+                                  "1"], cwd=ROOT)
+    return code, time.monotonic() - start, peak // 1024
 
 
 def test_absurd_size_is_an_error_not_a_loop(corpus: dict[str, Case], tmp_path: Path) -> None:

@@ -37,13 +37,11 @@ LEVELS = 20_000
 
 def scan_child(evidence: Path, out: Path, jobs: int = 1, env: dict[str, str] | None = None) -> tuple[int, int]:
     """``triage scan`` in a child process; returns (exit code, peak RSS in MiB of it and its reaped children)."""
-    child = subprocess.Popen([sys.executable, "-m", "triage.cli", "scan", str(evidence), "-o", str(out), "-j",
-                              str(jobs)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(child.pid, 0)
-    assert child.stderr is not None
-    child.stderr.close()
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss // 1024
+    from tests.conftest import run_measured
+
+    code, _, peak = run_measured([sys.executable, "-m", "triage.cli", "scan", str(evidence), "-o", str(out), "-j",
+                                  str(jobs)], cwd=ROOT, env={**os.environ, **(env or {})})
+    return code, peak // 1024
 
 
 def icat_md5(image: Path, inode: int) -> str:

@@ -3,7 +3,7 @@
 Nothing the scan builds may be sized from the media size (block lists, the media hash's read), and what the
 container never stored is not read: with no stored hash to verify, the media hash of a sparse container is not
 computed, and the summary says why. Each scan runs the real command line in a child process under a generous
-address-space limit; its peak RSS (``wait4``) must stay well under 1 GiB. A blank medium gives what a blank
+address-space limit; its peak RSS (``run_measured``) must stay well under 1 GiB. A blank medium gives what a blank
 1 MB raw gives today: exit 0, the volume noted as "all zeros".
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -36,21 +35,14 @@ needs_qemu_img = pytest.mark.skipif(shutil.which("qemu-img") is None,
                                     reason="qemu-img missing (apt install qemu-utils)")
 
 
-def _limits() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (LIMIT_AS, LIMIT_AS))
-    resource.setrlimit(resource.RLIMIT_CPU, (LIMIT_CPU, LIMIT_CPU))
-
-
 def scan_bounded(evidence: Path, out: Path, *args: str) -> tuple[int, str, int]:
     """Run ``triage scan`` in a child under the limits; (exit code, stderr, peak RSS in bytes of it or a worker)."""
-    log = out.parent / f"{out.name}.stderr"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "triage.cli", "scan", str(evidence), "-o", str(out), *args],
-                                stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, preexec_fn=_limits,
-                                env={**os.environ, "COLUMNS": "400"})
-        _pid, status, usage = os.wait4(proc.pid, 0)  # the rusage of the child and every process it waited for
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, log.read_text(encoding="utf-8"), usage.ru_maxrss * 1024
+    from tests.conftest import run_measured
+
+    code, stderr, peak = run_measured([sys.executable, "-m", "triage.cli", "scan", str(evidence), "-o", str(out),
+                                       *args], cwd=ROOT, env={**os.environ, "COLUMNS": "400"},
+                                      limits={"RLIMIT_AS": LIMIT_AS, "RLIMIT_CPU": LIMIT_CPU})
+    return code, stderr, peak * 1024
 
 
 def qemu_img(*args: str | Path) -> None:
