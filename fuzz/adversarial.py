@@ -26,7 +26,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -210,23 +209,10 @@ def long_name(rng: random.Random, work: Path) -> Trial:
 
 def special_evidence(rng: random.Random, work: Path) -> Trial:
     """A symlink loop, a ring, a dangling link, a FIFO, a socket or a character device given as evidence."""
+    from fixtures.special_files import make_special
+
     kind = rng.choice(["loop", "ring", "dangling", "fifo", "socket", "chardev"])
-    path = work / f"ev-{kind}.raw"
-    if kind == "loop":
-        os.symlink(path.name, path)
-    elif kind == "ring":
-        os.symlink("other.raw", path)
-        os.symlink(path.name, work / "other.raw")
-    elif kind == "dangling":
-        os.symlink("missing.raw", path)
-    elif kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "socket":
-        sock = socket.socket(socket.AF_UNIX)
-        sock.bind(str(path))
-        sock.close()
-    else:
-        path = Path("/dev/zero")
+    path = make_special(work, kind, f"ev-{kind}.raw")
     return Trial(f"special-{kind}", ["scan", str(path), "-o", str(work / "out")], {3}, work / "out", timeout=60)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.make_corpus import Case
+from fixtures.special_files import make_special
 from tests.robustness.conftest import ROOT, assert_one_line_error, case, triage
 from triage.errors import EvidenceError
 from triage.scan import ScanSettings, scan_device
@@ -124,25 +124,8 @@ def test_archive_kind(head: bytes, kind: str | None) -> None:
 # ---- links and special files (issue 12 item 6): exit 3 and one line, never a hang ------------------------------
 
 def _special(tmp_path: Path, kind: str) -> Path:
-    """Build one evidence path that is not a usable file: links that loop or dangle, a FIFO, a socket."""
-    path = tmp_path / f"{kind}.raw"
-    if kind == "loop":
-        os.symlink(path.name, path)
-    elif kind == "ring":
-        os.symlink("ring-b.raw", path)
-        os.symlink(path.name, tmp_path / "ring-b.raw")
-    elif kind == "dangling":
-        os.symlink("nowhere.raw", path)
-    elif kind == "dir_link":
-        (tmp_path / "folder").mkdir()
-        os.symlink("folder", path)
-    elif kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "socket":
-        sock = socket.socket(socket.AF_UNIX)
-        sock.bind(str(path))
-        sock.close()
-    return path
+    """Build one evidence path that is not a usable file (fixtures/special_files.py)."""
+    return make_special(tmp_path, kind, f"{kind}.raw")
 
 
 SPECIAL = [("loop", "symlink loop"), ("ring", "symlink loop"), ("dangling", "broken symlink"),
