@@ -53,12 +53,28 @@ def load(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return summary, records
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *texts: str) -> None:
-    """Exit 3, one line on stderr naming what is wrong, no traceback, nothing on stdout."""
-    assert proc.returncode == 3, proc.stderr
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *texts: str, code: int = 3) -> str:
+    """Exit ``code`` (3: evidence unusable), one line on stderr naming what is wrong, no traceback, nothing on
+    stdout; returns the line."""
+    assert proc.returncode == code, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     for text in texts:
         assert text in lines[0], (text, lines[0])
     assert proc.stdout == ""
+    return lines[0]
+
+
+def without_dac_override() -> list[str] | None:
+    """A command prefix that runs a child as root but without CAP_DAC_OVERRIDE, so permissions apply.
+
+    Why not uid 65534: the interpreter and the venv live under /root here, unreadable to nobody; dropping the
+    two capabilities that let root ignore file modes tests the same thing.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--"]
+    probe = subprocess.run([*prefix, "true"], capture_output=True, check=False)
+    return prefix if probe.returncode == 0 else None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.robustness.conftest import ROOT, triage
+from tests.robustness.conftest import ROOT, assert_one_line_error, triage, without_dac_override
 from triage.errors import OutputError
 from triage.model.record import json_safe
 from triage.outdir import DECORATION, evidence_key, fit, name_limit, output_error
@@ -52,14 +52,7 @@ def hidden(out: Path) -> list[str]:
 
 def assert_output_error(proc: subprocess.CompletedProcess[str], *texts: str) -> str:
     """Exit 6, one line on stderr holding ``texts``, no traceback, nothing on stdout; returns the line."""
-    assert proc.returncode == EXIT_OUTPUT, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
-    for text in texts:
-        assert text in lines[0], (text, lines[0])
-    assert proc.stdout == ""
-    return lines[0]
+    return assert_one_line_error(proc, *texts, code=EXIT_OUTPUT)
 
 
 # --- item 1: same-stem evidence ------------------------------------------------------------------------------
@@ -250,18 +243,8 @@ def test_output_under_sys_is_not_writable(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def _without_dac_override() -> list[str] | None:
-    """A prefix running a child as root without CAP_DAC_OVERRIDE, so that folder modes apply to it."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--"]
-    probe = subprocess.run([*prefix, "true"], capture_output=True, check=False)
-    return prefix if probe.returncode == 0 else None
-
-
 def test_permission_denied_keeps_earlier_results(tmp_path: Path) -> None:
-    prefix = _without_dac_override()
+    prefix = without_dac_override()
     if prefix is None:
         pytest.skip("setpriv cannot drop CAP_DAC_OVERRIDE here (not root, or no util-linux setpriv)")
     a = evidence(tmp_path / "a")

@@ -13,7 +13,7 @@ import pytest
 
 from fixtures.make_corpus import Case
 from fixtures.special_files import make_special
-from tests.robustness.conftest import ROOT, assert_one_line_error, case, triage
+from tests.robustness.conftest import ROOT, assert_one_line_error, case, triage, without_dac_override
 from triage.errors import EvidenceError
 from triage.scan import ScanSettings, scan_device
 from triage.sources.containers import open_evidence
@@ -70,24 +70,10 @@ def test_segments_in_the_wrong_order_still_open(corpus: dict[str, Case], tmp_pat
     evidence.close()
 
 
-def _without_dac_override() -> list[str] | None:
-    """A command prefix that runs a child as root but without CAP_DAC_OVERRIDE, so permissions apply.
-
-    Why not uid 65534: the interpreter and the venv live under /root here, unreadable to nobody; dropping the
-    two capabilities that let root ignore file modes tests the same thing.
-    """
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--"]
-    probe = subprocess.run([*prefix, "true"], capture_output=True, check=False)
-    return prefix if probe.returncode == 0 else None
-
-
 def test_permission_denied_in_process(corpus: dict[str, Case], tmp_path: Path) -> None:
     locked = case(corpus, "permission").evidence
     assert locked is not None
-    prefix = _without_dac_override()
+    prefix = without_dac_override()
     if prefix is None:
         pytest.skip("setpriv cannot drop CAP_DAC_OVERRIDE here (not root, or no util-linux setpriv)")
     code = ("import sys; from pathlib import Path; from triage.scan import ScanSettings, scan_device\n"
@@ -103,7 +89,7 @@ def test_permission_denied_in_process(corpus: dict[str, Case], tmp_path: Path) -
 def test_permission_denied_cli(corpus: dict[str, Case], tmp_path: Path) -> None:
     locked = case(corpus, "permission").evidence
     assert locked is not None
-    prefix = _without_dac_override()
+    prefix = without_dac_override()
     if prefix is None:
         pytest.skip("setpriv cannot drop CAP_DAC_OVERRIDE here (not root, or no util-linux setpriv)")
     proc = subprocess.run([*prefix, sys.executable, "-m", "triage.cli", "scan", str(locked), "-o",
