@@ -50,3 +50,11 @@ def walk_time_budget() -> float:
     except ValueError:
         return WALK_TIME_BUDGET
     return value if value >= 0 else WALK_TIME_BUDGET
+
+# Headerless encryption (triage.sources.volumes.entropy): a volume or file is "possibly encrypted" when every
+# sampled block is near-random. 4 KiB of random bytes measures ~7.95 bits/byte; compressed data with structure
+# and all text, code and wiped space fall below 7.9 somewhere.
+ENTROPY_BLOCK = 4096  # bytes per sample
+ENTROPY_SAMPLES = 32  # samples spread evenly over the volume or file
+ENTROPY_THRESHOLD = 7.9  # bits per byte every sample must reach
+ENTROPY_MIN_SIZE = 1 << 20  # smaller volumes and files are not judged (VeraCrypt's smallest volume is ~300 KiB)

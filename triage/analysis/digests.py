@@ -11,9 +11,44 @@ import hashlib
 from collections.abc import Iterable
 
 from triage.analysis.typesniff import HEAD_SIZE, extension_mismatch, sniff
-from triage.defaults import PICTURE_BYTES
+from triage.defaults import ENTROPY_BLOCK, ENTROPY_MIN_SIZE, PICTURE_BYTES
 from triage.errors import ReadError
 from triage.model.record import FileRecord
+from triage.sources.volumes import entropy
+
+
+class Samples:
+    """The blocks ``entropy.looks_encrypted`` would sample, cut from a stream as it is read in order."""
+
+    def __init__(self, size: int) -> None:
+        self.starts = entropy.sample_starts(size)
+        self.blocks: list[bytearray] = [bytearray() for _ in self.starts]
+        self._next = 0
+        self._seen = 0  # bytes of the stream fed so far (the head is fed twice: once here, once as a chunk)
+
+    def feed(self, position: int, chunk: bytes | memoryview) -> None:
+        end = position + len(chunk)
+        if end <= self._seen:
+            return
+        if position < self._seen:
+            chunk, position = chunk[self._seen - position :], self._seen
+        self._seen = end
+        while self._next < len(self.starts):
+            start = self.starts[self._next]
+            block = self.blocks[self._next]
+            want_from = start + len(block)
+            if want_from >= end:
+                return
+            take_end = min(start + ENTROPY_BLOCK, end)
+            if want_from >= position:
+                block += bytes(chunk[want_from - position : take_end - position])
+            if len(block) < ENTROPY_BLOCK:
+                return
+            self._next += 1
+
+    def verdict(self) -> float | None:
+        """The lowest block entropy when every sample is near-random, else None."""
+        return entropy.judge([bytes(b) for b in self.blocks])
 
 
 class Digester:
@@ -27,6 +62,7 @@ class Digester:
         self._keep: list[bytes] | None = []  # kept until the type is known, then only for pictures
         self._head = b""
         self._typed = False
+        self._samples: Samples | None = None  # untyped large streams: is it a headerless encrypted container?
 
     def update(self, chunk: bytes | memoryview) -> None:
         if not chunk:
@@ -40,11 +76,16 @@ class Digester:
             self._head += bytes(chunk[: HEAD_SIZE - len(self._head)])
             if len(self._head) >= HEAD_SIZE:
                 self._type()
+        if self._samples is not None:
+            self._samples.feed(self.total - len(chunk), chunk)
 
     def _type(self) -> None:
         self._typed = True
         record = self.record
         record.type = sniff(self._head)
+        if record.type is None and record.size >= ENTROPY_MIN_SIZE:
+            self._samples = Samples(record.size)
+            self._samples.feed(0, self._head)
         if not (self._keep_pictures and record.is_picture and record.size <= PICTURE_BYTES):
             self._keep = None
 
@@ -67,6 +108,9 @@ class Digester:
             return None
         record.md5, record.sha1, record.sha256 = (digest.hexdigest() for digest in self._hashes)
         record.ext_mismatch = extension_mismatch(record.type, record.extension)
+        lowest = self._samples.verdict() if self._samples is not None else None
+        if lowest is not None:
+            record.notes.append(entropy.describe(lowest))
         if record.is_picture and self._keep is None and record.size > PICTURE_BYTES:
             record.errors.append(f"picture larger than {PICTURE_BYTES} bytes: not perceptually hashed")
         return b"".join(self._keep) if self._keep is not None else None

@@ -92,13 +92,21 @@ def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--no-verify", is_flag=True, help="Do not hash the whole media to verify an E01's stored hash.")
 @click.option("--first-hit", is_flag=True, help="Stop at the first alert match and report it (on-scene check).")
 @click.option("--pictures-first", is_flag=True, help="Read likely pictures (by extension) before other files.")
+@click.option("--password", "passwords", multiple=True, metavar="TEXT",
+              help="Password tried on every encrypted volume (BitLocker, LUKS, FileVault, APFS); repeatable.")
+@click.option("--recovery-key", "recovery_keys", multiple=True, metavar="KEY",
+              help="BitLocker/FileVault recovery key, or the path of a BitLocker .BEK startup key file; repeatable.")
+@click.option("--startup-key", "startup_keys", multiple=True, metavar="FILE.BEK",
+              type=click.Path(path_type=Path, dir_okay=False), help="BitLocker startup key file; repeatable.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int, phash_threshold: int,
          pdq_quality: int, out: Path, jobs: int, no_verify: bool, first_hit: bool, pictures_first: bool,
+         passwords: tuple[str, ...], recovery_keys: tuple[str, ...], startup_keys: tuple[Path, ...],
          debug: bool) -> None:
     """Scan device images (IMAGE is the first file of a set: x.E01, x.001, x.vmdk…)."""
 
     def body() -> int:
+        _hold_secrets(passwords, recovery_keys, startup_keys)
         n_jobs = jobs or os.cpu_count() or 1
         if n_jobs > 1:
             from triage.reading import workers
@@ -116,7 +124,7 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
             raise UsageError("--first-hit needs at least one hash set (-H)")
         settings = ScanSettings(hashsets=sets, jobs=n_jobs, verify=not no_verify,
                                 first_hit=first_hit, pictures_first=pictures_first,
-                                command=["triage", *sys.argv[1:]])
+                                command=["triage", *masked_command(sys.argv[1:])])
         worst = EXIT_OK
         for number, image in enumerate(images):
             with ScanProgress(image.name) as bar:
@@ -146,6 +154,45 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
         return worst
 
     run_guarded(debug, body)
+
+
+SECRET_OPTIONS = ("--password", "--recovery-key")
+
+
+def masked_command(argv: list[str]) -> list[str]:
+    """The command line as recorded in summary.json: every password and recovery key replaced by "[secret]"."""
+    out, hide = [], False
+    for arg in argv:
+        if hide:
+            out.append("[secret]")
+            hide = False
+        elif arg in SECRET_OPTIONS:
+            out.append(arg)
+            hide = True
+        elif arg.startswith(tuple(f"{option}=" for option in SECRET_OPTIONS)):
+            out.append(arg.split("=", 1)[0] + "=[secret]")
+        else:
+            out.append(arg)
+    return out
+
+
+def _hold_secrets(passwords: tuple[str, ...], recovery_keys: tuple[str, ...], startup_keys: tuple[Path, ...]) -> None:
+    """Keep the secrets in this process for the encrypted layers; a recovery key naming a .BEK file is a startup key.
+
+    Why refuse a missing .BEK file here: a typo would otherwise surface only as "locked" in the summary.
+    """
+    from triage.sources.volumes.secrets import Secrets, hold
+
+    keys, files = [], [str(p) for p in startup_keys]
+    for key in recovery_keys:
+        if key.lower().endswith(".bek") and Path(key).is_file():
+            files.append(key)
+        else:
+            keys.append(key)
+    for path in files:
+        if not Path(path).is_file():
+            raise UsageError(f"startup key file {path}: not found")
+    hold(Secrets(tuple(passwords), tuple(keys), tuple(files)))
 
 
 def _replaced(folder: Path) -> None:

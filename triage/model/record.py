@@ -87,6 +87,7 @@ class FileRecord:
     parent: str | None = None  # id of the record this one came out of (an archive), None for a top-level stream
     origin: str = "filesystem"  # "filesystem", "extraction", "archive", later "carved", "thumbcache", ...
     location: str = ""  # the whole chain for people: "/Users/a/pack.zip » photos/a.jpg" ("" = the path)
+    snapshot: int | None = None  # the volume shadow copy (1 = oldest) a record of origin "snapshot" came from
 
     @property
     def extension(self) -> str:
@@ -119,6 +120,7 @@ class FileRecord:
             "id": self.id,
             "parent": self.parent,
             "origin": self.origin,
+            **({"snapshot": self.snapshot} if self.snapshot is not None else {}),
             "location": json_safe(self.location or self.path),
             "path": json_safe(self.path),
             "volume": self.volume,

@@ -9,21 +9,23 @@ a device's listing must not be held in memory (issue 13, bounded memory). A list
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from triage.errors import EvidenceError, VolumeError
+from triage.errors import EvidenceError
 from triage.model.pending import LOAD, PendingRecords
 from triage.model.record import FileRecord
 from triage.model.store import RecordStore
 from triage.reading import interrupts
+from triage.reading.peeling import Device, Pending
 from triage.reading.plan import PICTURE_EXTENSIONS
 from triage.sources.containers import Evidence, detect
 from triage.sources.containers.detect import archive_kind
 from triage.sources.extractions.evidence import ExtractionEvidence
-from triage.sources.filesystems import FileSystem, guess_signature, open_filesystem
-from triage.sources.volumes import Volume, find_volumes
+from triage.sources.filesystems import FileSystem, guess_signature
+from triage.sources.volumes import find_volumes
 
 Listed = Callable[[FileRecord, FileSystem], None]  # takes each record as listed (its id set) and adds it
 
@@ -38,6 +40,9 @@ class Listing:
     filesystems: list[FileSystem] = field(default_factory=list)
     limits: list[dict[str, Any]] = field(default_factory=list)  # bounds that stopped an archive or extraction
     archives: int = 0  # archives expanded into child records
+    encryption: list[dict[str, Any]] = field(default_factory=list)  # every encrypted layer, unlocked or not
+    layers: list[dict[str, Any]] = field(default_factory=list)  # volume managers (LVM2) and what they hold
+    snapshots: list[dict[str, Any]] = field(default_factory=list)  # volume shadow copies
     store: RecordStore | None = None  # finished records (files.jsonl lines) and the summary's counts
 
     @classmethod
@@ -93,34 +98,21 @@ def list_device(evidence: Evidence, listing: Listing | None = None, listed: List
     new record (the scan plans its reading and hands out pictures while the walk goes on).
     """
     listing = listing if listing is not None else Listing([], [], [])
-    add = listed or listing.add
+    device = Device(listing, listed or listing.add)
     layout = find_volumes(evidence)
+    queue: deque[Pending] = deque()
     for slot in layout.slots:
         info = slot.describe()
         info.update({"scheme": layout.scheme, "fs": None, "label": None, "files": 0, "errors": []})
         listing.volumes.append(info)
-        if slot.role != "partition":
-            continue
-        try:
-            fs = _open(evidence, slot)
-        except VolumeError as exc:
-            where = f"volume {slot.index}" if slot.index is not None else "media"
-            info["errors"].append(str(exc))
-            info["signature"] = guess_signature(evidence, slot)
-            listing.errors.append(f"{where} at offset {slot.offset}: {exc}")
-            continue
-        listing.filesystems.append(fs)
-        info["fs"], info["label"] = fs.name, fs.label
-        try:
-            for record in fs.walk():
-                interrupts.check()
-                record.id = str(len(listing.records))
-                add(record, fs)
-                info["files"] += 1
-            interrupts.check()
-        finally:
-            info["notes"] = list(fs.notes)
-    if not listing.filesystems and layout.scheme == "none" and evidence.format in ("raw", "split_raw"):
+        if slot.role == "partition":
+            queue.append(Pending(evidence, slot, info))
+    device.next_index = max([s.index for s in layout.slots if s.index is not None], default=-1) + 1
+    while queue:
+        item = queue.popleft()
+        queue.extend(device.volume(item))
+    if (not listing.filesystems and not listing.encryption and not listing.layers and layout.scheme == "none"
+            and evidence.format in ("raw", "split_raw")):
         archive = archive_kind(detect.read_head(evidence.paths[0], 512))
         if archive:
             raise EvidenceError(f"{evidence.paths[0]}: not a disk image: {archive} (unsupported format; extract "
@@ -131,12 +123,6 @@ def list_device(evidence: Evidence, listing: Listing | None = None, listed: List
                 f"{evidence.paths[0]}: not a disk image: no partition table, file system or known signature found"
             )
     return listing
-
-
-def _open(evidence: Evidence, slot: Volume) -> FileSystem:
-    if slot.offset >= evidence.media_size:
-        raise VolumeError("partition starts past the end of the media")
-    return open_filesystem(evidence, slot)
 
 
 def list_extraction(evidence: ExtractionEvidence, listing: Listing) -> Listing:

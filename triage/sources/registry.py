@@ -23,6 +23,11 @@ SOURCES = (
     "triage.sources.containers",
     "triage.sources.filesystems",
     "triage.sources.extractions",
+    "triage.sources.volumes.bitlocker",
+    "triage.sources.volumes.luks",
+    "triage.sources.volumes.filevault",
+    "triage.sources.volumes.lvm",
+    "triage.sources.volumes.shadow",
 )
 
 _OPENERS: dict[str, Opener] = {}

@@ -13,12 +13,13 @@ from typing import Protocol
 from triage.errors import VolumeError
 from triage.model.locator import Locator
 from triage.model.record import FileRecord
-from triage.sources.containers import Evidence, evidence_locator
+from triage.sources.containers import Evidence
 from triage.sources.filesystems.apfs import APFS_MAGIC, ApfsFileSystem
 from triage.sources.filesystems.tsk import TskFileSystem
 from triage.sources.registry import register
 from triage.sources.signatures import SIGNATURE_SPAN, volume_signature
 from triage.sources.volumes import Volume
+from triage.sources.volumes.media import LayerMedia, media_locator
 
 
 class FileSystem(Protocol):
@@ -44,6 +45,7 @@ def _tsk(locator: Locator, evidence: Evidence) -> TskFileSystem:
     offset, size, volume = locator.args
     fs = TskFileSystem(evidence.img, int(offset), volume, int(size))  # type: ignore[arg-type]
     fs.locator = locator
+    fs.on_media = not isinstance(evidence, LayerMedia)  # a layer's offsets are not the evidence's
     return fs
 
 
@@ -79,7 +81,7 @@ def open_filesystem(evidence: Evidence, volume: Volume) -> FileSystem:
     except OSError as exc:
         raise VolumeError(f"volume start unreadable: {exc}") from None
     kind = "apfs-fs" if head == APFS_MAGIC else "tsk-fs"
-    locator = Locator(kind, (volume.offset, volume.size, volume.index), evidence_locator(evidence))
+    locator = Locator(kind, (volume.offset, volume.size, volume.index), media_locator(evidence))
     try:
         return _apfs(locator, evidence) if kind == "apfs-fs" else _tsk(locator, evidence)
     except VolumeError as exc:

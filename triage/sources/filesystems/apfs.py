@@ -7,7 +7,6 @@ only allocated entries, so deleted-file recovery on APFS is not done: the volume
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,8 @@ from triage.model.times import iso_ns
 from triage.sources.containers.readers import Reader
 from triage.sources.filesystems.walking import record_limit
 from triage.sources.signatures import APFS_MAGIC
+from triage.sources.volumes.media import MediaSlice
+from triage.sources.volumes.secrets import held
 
 __all__ = ["APFS_MAGIC", "ApfsFileSystem"]
 RESOURCE_FORK = "com.apple.ResourceFork"
@@ -28,35 +29,22 @@ _S_IFREG = 0o100000
 _S_IFDIR = 0o040000
 
 
-class MediaSlice:
-    """A read-only file object over part of the media, for libraries that want one (pyfsapfs)."""
+_LOCKED = "locked: no password or recovery key given, or none opened it"
 
-    def __init__(self, reader: Reader, offset: int, size: int) -> None:
-        self._reader = reader
-        self._offset = offset
-        self._size = size
-        self._pos = 0
 
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            size = self._size - self._pos
-        data = self._reader.read(self._offset + self._pos, max(0, min(size, self._size - self._pos)))
-        self._pos += len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
-        self._pos = base + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def get_size(self) -> int:
-        return self._size
-
-    def close(self) -> None:
-        pass
+def _unlock(vol: Any) -> str | None:
+    """Unlock an encrypted APFS volume with the held secrets; how it opened, or None."""
+    secrets = held()
+    for how, values, setter in (("password", secrets.passwords, vol.set_password),
+                                ("recovery key", secrets.recovery_keys, vol.set_recovery_password)):
+        for index, value in enumerate(values):
+            try:
+                setter(value)
+                if vol.unlock() and not vol.is_locked():
+                    return f"{how} {index + 1}"
+            except (OSError, ValueError, TypeError):
+                continue
+    return None
 
 
 def _times(entry: Any) -> dict[str, str | None]:
@@ -99,6 +87,7 @@ class ApfsFileSystem:
         self.locator: Locator | None = None  # this file system as a node (set by whoever opened it)
         self.limits: list[dict[str, Any]] = []  # what a bound stopped (summary.json ``limits``)
         self.time_budget = walk_time_budget() if time_budget is None else time_budget
+        self.encryption: list[dict[str, Any]] = []  # encrypted APFS volumes, unlocked or not (summary ``encryption``)
         self._volumes: dict[int, Any] = {}
         self._names: dict[int, str] = {}
         names = []
@@ -117,9 +106,13 @@ class ApfsFileSystem:
                 continue
             names.append(name)
             if locked:
-                self.notes.append(f"APFS volume {name!r} is encrypted (locked); not opened")
-            else:
-                self._volumes[index], self._names[index] = vol, name
+                how = _unlock(vol)
+                self.encryption.append({"volume": volume, "scheme": "APFS (FileVault)", "apfs_volume": name,
+                                        "unlocked": how is not None, "how": how or _LOCKED})
+                if how is None:
+                    self.notes.append(f"APFS volume {name!r} is encrypted (locked); not opened")
+                    continue
+            self._volumes[index], self._names[index] = vol, name
         self.label = ", ".join(names) or None
 
     def walk(self) -> Iterator[FileRecord]:

@@ -78,6 +78,7 @@ class TskFileSystem:
     """A file system opened through pytsk3 at a byte offset of the media."""
 
     kind = "tsk"
+    on_media = True  # False on a storage layer's media: its offsets are not the evidence's, so no byte runs
 
     def __init__(
         self, img: pytsk3.Img_Info, offset: int, volume: int | None, size: int = 0, time_budget: float | None = None
@@ -327,7 +328,7 @@ class TskFileSystem:
 
     def runs(self, locator: Locator, size: int) -> list[tuple[int, int, int]] | None:
         """Where the stream lies on the media, when reading it there equals reading it through TSK."""
-        return stream_runs(self, locator, size)
+        return stream_runs(self, locator, size) if self.on_media else None
 
     def read_stream(self, locator: Locator, size: int) -> Iterator[bytes]:
         """Yield the stream's content in chunks; raises ReadError when fewer bytes come than recorded.
