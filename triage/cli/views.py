@@ -83,6 +83,10 @@ def print_summary(summary: dict[str, Any], target: Path) -> None:
                       safe(vol["description"]), safe(vol["fs"]) if vol["fs"] else "[yellow]none[/]",
                       str(vol["files"]), errors)
     err.print(table)
+    from triage.report.common import layer_lines
+
+    for attention, text in layer_lines(summary):
+        err.print(f"[bold red]{safe(text)}[/]" if attention else safe(text), soft_wrap=True, highlight=False)
     verification = ev.get("verification", "not recorded")
     style = {"verified": "green", "mismatch": "bold red"}.get(verification, "yellow")
     err.print(f"media verification: [{style}]{safe(verification)}[/]"

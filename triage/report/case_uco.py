@@ -26,7 +26,16 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from triage.report.common import ITEMS, RawJson, evidence_name, file_name, json_text, record_times, stream_json
+from triage.report.common import (
+    ITEMS,
+    RawJson,
+    evidence_name,
+    file_name,
+    json_text,
+    layer_lines,
+    record_times,
+    stream_json,
+)
 
 CONTEXT: dict[str, str] = {
     "kb": "http://example.org/kb/",
@@ -163,12 +172,16 @@ def _image(ids: _Ids, summary: dict[str, Any]) -> dict[str, Any]:
             }
         )
     facets.append(_content_facet(ids, image_id, evidence.get("media_size"), None, hashes))
-    return {
+    node: dict[str, Any] = {
         "@id": image_id,
         "@type": "uco-observable:Image",
         "uco-core:name": json_text(evidence_name(summary)),
         "uco-core:hasFacet": facets,
     }
+    layers = [json_text(text) for _attention, text in layer_lines(summary)]
+    if layers:  # encryption, volume managers and shadow copies, as the other reports say them
+        node["uco-core:description"] = layers
+    return node
 
 
 def _volume(ids: _Ids, volume: dict[str, Any]) -> dict[str, Any]:

@@ -199,3 +199,32 @@ def evidence_name(summary: dict[str, Any]) -> str:
     name = re.split(r"[\\/]", str(paths[0]))[-1]
     stem, dot, _ext = name.rpartition(".")
     return stem if dot and stem else name
+
+
+def _where(volume: Any) -> str:
+    return f"volume {volume}" if volume is not None else "whole media"
+
+
+def layer_lines(summary: dict[str, Any]) -> list[tuple[bool, str]]:
+    """One line per storage layer for every report: (needs attention, text). A locked volume always says so.
+
+    Why one function: the terminal, HTML, DFXML and CASE outputs must say the same thing about encryption.
+    """
+    lines: list[tuple[bool, str]] = []
+    for entry in summary.get("encryption") or []:
+        method = f" ({entry['method']})" if entry.get("method") else ""
+        if entry.get("unlocked"):
+            lines.append((False, f"{_where(entry.get('volume'))}: {entry.get('scheme')}{method} encrypted, "
+                                 f"unlocked ({entry.get('how')}); its files were examined"))
+        else:
+            lines.append((True, f"{_where(entry.get('volume'))}: {entry.get('scheme')}{method} encrypted, LOCKED "
+                                f"({entry.get('how')}); its files were NOT examined"))
+    for entry in summary.get("layers") or []:
+        names = ", ".join(str(lv.get("name")) for lv in entry.get("logical_volumes") or [])
+        lines.append((False, f"{_where(entry.get('volume'))}: {entry.get('scheme')} volume group "
+                             f"{entry.get('volume_group')!s}: logical volumes {names or 'none'}"))
+    for entry in summary.get("snapshots") or []:
+        lines.append((False, f"{_where(entry.get('volume'))}: volume shadow copy {entry.get('snapshot')} created "
+                             f"{entry.get('created')}: {entry.get('listed', 0)} files differ from or are absent on "
+                             f"the live volume (listed, origin snapshot), {entry.get('unchanged', 0)} unchanged"))
+    return lines

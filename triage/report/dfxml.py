@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from triage.report.common import record_times, xml_text
+from triage.report.common import layer_lines, record_times, xml_text
 
 DFXML_NS = "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -91,6 +91,8 @@ def _source(summary: dict[str, Any]) -> ET.Element:
             _sub(verification, "triage:" + kind.split("_")[0], value, type=alg)
     if evidence.get("verification_error"):
         _sub(verification, "triage:error", evidence["verification_error"])
+    for attention, text in layer_lines(summary):
+        _sub(source, "triage:layer", text, attention="yes" if attention else "no")
     acquisition = evidence.get("acquisition") or {}
     if acquisition:
         acq = _sub(source, "triage:acquisition")
@@ -144,6 +146,8 @@ def _volume_head(volume: dict[str, Any]) -> list[ET.Element]:
         head.append(_sub(None, "triage:size", volume["size"]))
     if volume.get("label"):
         head.append(_sub(None, "triage:label", volume["label"]))
+    if volume.get("layer"):
+        head.append(_sub(None, "triage:layer", volume["layer"], inside=str(volume.get("parent"))))
     head += [_sub(None, "error", error) for error in volume.get("errors") or []]
     return head
 

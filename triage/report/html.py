@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from triage.report.common import category_text, evidence_name, record_times, visible, visible_parts
+from triage.report.common import category_text, evidence_name, layer_lines, record_times, visible, visible_parts
 from triage.report.vics import severity
 
 ACQUISITION_LABELS = {
@@ -197,6 +197,8 @@ def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]]) ->
         "evidence_number": acquisition.get("evidence_number"),
         "examiner": acquisition.get("examiner_name"),
         "volumes": summary.get("volumes") or [],
+        "layers": layer_lines(summary),
+        "locked": sum(1 for entry in summary.get("encryption") or [] if not entry.get("unlocked")),
         "counts": counts,
         "by_category": [
             {"category": k, "files": v, "labels": labels.get(k, [])}
