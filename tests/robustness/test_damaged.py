@@ -15,6 +15,7 @@ from triage.scan import ScanSettings, scan_device
 DAMAGED = ["ext4_overwritten", "ntfs_mft_zeroed", "mbr_past_end", "ext4_extent_outside", "fat_chain_outside",
            "fat_dir_loop", "ext_dir_loop"]
 BOUNDED = ["ext4_huge_size", "picture_bomb"]
+HEADERLESS = ["noise"]  # random bytes: named "possibly encrypted container", exit 0 (issue 14)
 
 
 def recorded(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
@@ -43,7 +44,7 @@ def check_outputs(found: Case, folder: Path) -> tuple[dict[str, Any], list[dict[
     return summary, records
 
 
-@pytest.mark.parametrize("name", DAMAGED + BOUNDED)
+@pytest.mark.parametrize("name", DAMAGED + BOUNDED + HEADERLESS)
 def test_damaged_exit_0_with_errors_recorded(corpus: dict[str, Case], tmp_path: Path, name: str) -> None:
     found = case(corpus, name)
     assert found.evidence is not None

@@ -18,7 +18,7 @@ from triage.errors import EvidenceError
 from triage.scan import ScanSettings, scan_device
 from triage.sources.containers import open_evidence
 
-UNUSABLE = ["missing", "empty", "noise", "truncated_e01", "e01_missing_middle", "e01_foreign_segment",
+UNUSABLE = ["missing", "empty", "truncated_e01", "e01_missing_middle", "e01_foreign_segment",
             "e01_foreign_geometry", "gzip"]
 # A folder and a zip were refused before issue 13; they are logical extractions now (tests/sources/extractions).
 EXTRACTIONS = ["directory", "zip"]
