@@ -41,6 +41,10 @@ ARCHIVE_SPOOL_LIMIT = 4 << 30  # largest nested archive copied to a temporary fi
 # Logical extractions given as evidence.
 EXTRACTION_MAX_MEMBERS = 10_000_000  # a whole phone is ~1M files; beyond this the walk stops with a note in limits
 
+# Evidence containers.
+PARENT_CHAIN_MAX = 32  # differencing disks stacked on one another (snapshots of snapshots); a loop stops here too
+UDIF_PLIST_MAX = 64 << 20  # bytes of a .dmg's XML plist read to name its chunk kinds (a real one is < 1 MiB/GB)
+
 
 def walk_time_budget() -> float:
     """The per-file-system walk budget in seconds: ``$TRIAGE_WALK_BUDGET`` when set to a number, else the default."""

@@ -19,7 +19,7 @@ import pytsk3
 
 from triage.errors import EvidenceError, one_line
 from triage.model.locator import Locator
-from triage.sources.containers import detect
+from triage.sources.containers import apple, detect
 from triage.sources.containers.ewf_integrity import foreign_segments
 from triage.sources.containers.readers import (
     Reader,
@@ -41,6 +41,9 @@ FORMAT_NAMES = {
     "vhd": "VHD",
     "vhdx": "VHDX",
     "qcow": "QCOW2",
+    "udif": "UDIF (Apple .dmg)",
+    "sparseimage": "Apple sparse image",
+    "sparsebundle": "Apple sparse bundle",
 }
 
 
@@ -178,6 +181,8 @@ class Evidence:
                 st = os.stat(path)
             except OSError:
                 continue
+            if stat.S_ISDIR(st.st_mode):
+                continue  # a sparse bundle's folder: its band files are the data paths
             if not stat.S_ISREG(st.st_mode):
                 return self.media_size
             total += data_bytes(path, st)
@@ -242,8 +247,18 @@ def open_evidence(path: Path) -> Evidence:
         evidence = Evidence([path], fmt, open_vhd(path))
     elif fmt == "qcow":
         evidence = Evidence([path], fmt, open_qcow(path))
+    elif fmt in ("udif", "sparseimage"):
+        reader, metadata = apple.open_modi(path, fmt)
+        evidence = Evidence([path], fmt, reader, metadata=metadata)
+    elif fmt == "sparsebundle":
+        bundle = apple.SparseBundleReader(path)
+        evidence = Evidence([path], fmt, bundle, metadata={"band_size": bundle.band_size,
+                                                           "bands_stored": len(bundle.data_paths)})
     else:  # pragma: no cover - detect_format names only the formats above
         raise EvidenceError(f"{path}: unsupported format {fmt}")
+    parents = getattr(evidence.reader, "parent_paths", [])
+    if parents:  # a differencing disk: the examiner must see which other files its media came from
+        evidence.metadata["parent_images"] = [str(p) for p in parents]
     try:
         _probe(evidence)
     except EvidenceError:

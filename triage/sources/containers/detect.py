@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from triage.errors import EvidenceError
+from triage.sources.containers import apple
 
 EWF1_SIGNATURE = b"EVF\x09\x0d\x0a\xff\x00"
 EWF2_SIGNATURE = b"EVF2\x0d\x0a\x81\x00"
@@ -117,7 +118,10 @@ def read_tail(path: Path, size: int = 512) -> bytes:
 
 
 def detect_format(path: Path) -> str:
-    """Name the container format of ``path``: ewf, qcow, vhdx, vhd, vmdk, split_raw or raw."""
+    """Name the container format of ``path``: ewf, qcow, vhdx, vhd, vmdk, udif, sparseimage, sparsebundle,
+    split_raw or raw."""
+    if apple.is_sparse_bundle(path):
+        return "sparsebundle"
     check_readable(path)
     head = read_head(path, 512)
     if head.startswith((EWF1_SIGNATURE, EWF2_SIGNATURE)):
@@ -128,10 +132,16 @@ def detect_format(path: Path) -> str:
         return "qcow"
     if head.startswith(VHDX_SIGNATURE):
         return "vhdx"
-    if head.startswith(VHD_SIGNATURE) or fixed_vhd_footer(path, read_tail(path, 512)):
+    tail = read_tail(path, 512)
+    if head.startswith(VHD_SIGNATURE) or fixed_vhd_footer(path, tail):
         return "vhd"
     if head.startswith((VMDK_SPARSE_SIGNATURE, VMDK_COWD_SIGNATURE, VMDK_DESCRIPTOR)):
         return "vmdk"
+    if apple.udif_trailer(tail):
+        return "udif"
+    if head.startswith(apple.SPARSE_IMAGE):
+        return "sparseimage"
+    apple.refuse_unreadable(path, head, tail)
     if _SPLIT_RAW.match(path.name) and len(split_raw_segments(path)) > 1:
         return "split_raw"
     if head.startswith(b"PK\x03\x04") and is_aff4(path):

@@ -43,6 +43,7 @@ from typing import Any
 from triage.defaults import EXTRACTION_MAX_MEMBERS
 from triage.errors import EvidenceError
 from triage.model.record import FileRecord, Locator
+from triage.sources.containers.apple import is_sparse_bundle
 from triage.sources.containers.detect import is_aff4
 from triage.sources.registry import register
 
@@ -67,7 +68,7 @@ def _is_tar_head(head: bytes) -> bool:
 def detect_extraction(path: Path) -> str | None:
     """The kind of logical extraction at ``path`` by its content, or None when it is not one."""
     if os.path.isdir(path):
-        return "folder"
+        return None if is_sparse_bundle(Path(path)) else "folder"  # a Mac disk image stored as a folder
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open; devices are disk images
             return None
