@@ -1,6 +1,6 @@
 """Byte readers for each container format, all read-only, all with ``read(offset, size)`` and ``size``.
 
-Each reader hides one library (pyewf, pyvmdk, pyvhdi, pyqcow, or plain files). Readers are cheap to open, so
+Each reader hides one library (pyewf, pyvmdk, pyvhdi, pyqcow, pymodi, or plain files). Readers are cheap to open, so
 every worker process opens its own: none of these handles may be shared across processes.
 """
 
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from triage import errors
 from triage.errors import EvidenceError
 from triage.sources.containers.ewf_integrity import EwfChunkChecker
+from triage.sources.containers.parents import open_chain
 
 
 class Reader(Protocol):
@@ -80,11 +81,12 @@ class LibReader:
     """A libyal handle (pyewf, pyvmdk, pyvhdi, pyqcow) behind the common reader interface."""
 
     def __init__(self, handle: Any, size: int, files: list[Any] | None = None,
-                 data_paths: list[Path] | None = None) -> None:
+                 data_paths: list[Path] | None = None, parent_paths: list[Path] | None = None) -> None:
         self._handle = handle
-        self._files = files or []
+        self._files = files or []  # closed after the handle: a differencing disk's parents
         self.size = size
-        self.data_paths = data_paths or []  # files besides the evidence path holding media bytes (VMDK extents)
+        self.data_paths = data_paths or []  # files besides the evidence path holding media bytes (extents, parents)
+        self.parent_paths = parent_paths or []  # a differencing disk's parents, nearest first
 
     def read(self, offset: int, size: int) -> bytes:
         if offset >= self.size or size <= 0:
@@ -95,7 +97,8 @@ class LibReader:
         with contextlib.suppress(Exception):
             self._handle.close()
         for fh in self._files:
-            fh.close()
+            with contextlib.suppress(Exception):
+                fh.close()
 
 
 class EwfReader(LibReader):
@@ -140,7 +143,19 @@ def open_ewf(paths: list[Path]) -> tuple[LibReader, Any]:
 
 
 def open_vmdk(path: Path) -> LibReader:
-    """Open a VMDK (descriptor or monolithic sparse) read-only with its extent files."""
+    """Open a VMDK (descriptor or monolithic sparse) read-only with its extent files and its parents."""
+    handle = _vmdk_handle(path)
+    parents, parent_paths = open_chain(path, "vmdk", handle, _vmdk_handle)
+    extents = []
+    with contextlib.suppress(Exception):  # only used to tell a sparse VMDK from a full one
+        for index in range(handle.get_number_of_extents()):
+            name = handle.get_extent_descriptor(index).filename
+            if name:
+                extents.append(path.parent / name)
+    return LibReader(handle, handle.get_media_size(), parents, [*extents, *parent_paths], parent_paths)
+
+
+def _vmdk_handle(path: Path) -> Any:
     import pyvmdk
 
     handle = pyvmdk.handle()
@@ -148,18 +163,20 @@ def open_vmdk(path: Path) -> LibReader:
         handle.open(str(path), "r")
         handle.open_extent_data_files()
     except (OSError, ValueError) as exc:
+        with contextlib.suppress(Exception):
+            handle.close()
         raise EvidenceError(f"{path}: cannot open VMDK ({errors.one_line(exc, last=True)})") from None
-    extents = []
-    with contextlib.suppress(Exception):  # only used to tell a sparse VMDK from a full one
-        for index in range(handle.get_number_of_extents()):
-            name = handle.get_extent_descriptor(index).filename
-            if name:
-                extents.append(path.parent / name)
-    return LibReader(handle, handle.get_media_size(), data_paths=extents)
+    return handle
 
 
 def open_vhd(path: Path) -> LibReader:
-    """Open a VHD or VHDX read-only (differencing disks need their parent: refused)."""
+    """Open a VHD or VHDX read-only; a differencing disk through its parents."""
+    handle = _vhd_handle(path)
+    parents, parent_paths = open_chain(path, "vhd", handle, _vhd_handle)
+    return LibReader(handle, handle.get_media_size(), parents, parent_paths, parent_paths)
+
+
+def _vhd_handle(path: Path) -> Any:
     import pyvhdi
 
     handle = pyvhdi.file()
@@ -167,13 +184,17 @@ def open_vhd(path: Path) -> LibReader:
         handle.open(str(path), "r")
     except (OSError, ValueError) as exc:
         raise EvidenceError(f"{path}: cannot open VHD/VHDX ({errors.one_line(exc, last=True)})") from None
-    if getattr(handle, "parent_identifier", None):
-        raise EvidenceError(f"{path}: differencing VHD needs its parent image; not supported")
-    return LibReader(handle, handle.get_media_size())
+    return handle
 
 
 def open_qcow(path: Path) -> LibReader:
-    """Open a QCOW image read-only (backing files are refused: they would change what is read)."""
+    """Open a QCOW image read-only; one with a backing file through its backing chain."""
+    handle = _qcow_handle(path)
+    parents, parent_paths = open_chain(path, "qcow", handle, _qcow_handle)
+    return LibReader(handle, handle.get_media_size(), parents, parent_paths, parent_paths)
+
+
+def _qcow_handle(path: Path) -> Any:
     import pyqcow
 
     handle = pyqcow.file()
@@ -181,7 +202,7 @@ def open_qcow(path: Path) -> LibReader:
         handle.open(str(path), "r")
     except (OSError, ValueError) as exc:
         raise EvidenceError(f"{path}: cannot open QCOW ({errors.one_line(exc, last=True)})") from None
-    return LibReader(handle, handle.get_media_size())
+    return handle
 
 
 def one_line(exc: BaseException) -> str:
