@@ -43,7 +43,7 @@ def main() -> None:
         inner = int(handle.get_size())
         plain = rate(media.reader.read, size)
         layer = rate(lambda offset, want, h=handle: h.read_buffer_at_offset(want, offset), inner)
-        print(f"{name:32} plain {plain:8.0f} MB/s   through {entry['scheme']} ({entry.get('method')}) {layer:6.0f} MB/s")
+        print(f"{name:32} plain {plain:8.0f} MB/s   through {entry['scheme']} {layer:6.0f} MB/s")
 
 
 if __name__ == "__main__":
