@@ -146,8 +146,14 @@ def _facts(scheme: Scheme, handle: Any) -> dict[str, Any]:
 
 
 def peel_encrypted(scheme: Scheme, media: Any, offset: int, size: int) -> Peeled:
-    """The summary entry of an encrypted volume and, when unlocked, its decrypted bytes as a volume."""
-    handle, entry = unlock(scheme, media, offset, size)
+    """The summary entry of an encrypted volume and, when unlocked, its decrypted bytes as a volume.
+
+    A volume its library cannot even open (an unsupported version) is still named, locked, with the reason.
+    """
+    try:
+        handle, entry = unlock(scheme, media, offset, size)
+    except VolumeError as exc:
+        return Peeled("encryption", {"scheme": scheme.name, "unlocked": False, "how": f"not opened: {exc}"})
     secret = entry.pop("secret", None)
     peeled = Peeled("encryption", entry)
     if entry["unlocked"]:

@@ -32,7 +32,11 @@ class Luks:
     def peel(self, media: Any, offset: int, size: int) -> Peeled:
         head = media.reader.read(offset, 592)
         version = struct.unpack(">H", head[6:8])[0]
-        small_key = version == 1 and struct.unpack(">I", head[108:112])[0] == 16
+        if version != 1:  # LUKS2 keeps its UUID at the same offset; its JSON metadata is not read
+            return Peeled("encryption", {"scheme": f"LUKS{version}", "unlocked": False,
+                                         "how": "locked: LUKS2 is not supported yet (libluksde reads LUKS1 only)",
+                                         "identifier": head[168:208].rstrip(b"\0").decode("ascii", "replace")})
+        small_key = struct.unpack(">I", head[108:112])[0] == 16
         peeled = peel_encrypted(SCHEME_128 if small_key else SCHEME, media, offset, size)
         peeled.entry["scheme"] = f"LUKS{version}"
         cipher, mode = (head[o : o + 32].rstrip(b"\0").decode("ascii", "replace") for o in (8, 40))
