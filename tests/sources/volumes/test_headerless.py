@@ -1,4 +1,5 @@
-"""Headerless encryption (and a LUKS2 container, named though not opened): a volume or a large file that is near-random everywhere and unrecognised is flagged
+"""Headerless encryption (and a LUKS2 container, named though not opened): a volume or a large file that is
+near-random everywhere and unrecognised is flagged
 "possibly encrypted container" (threshold in triage/defaults.py), never decrypted. Inputs: fixtures/make_layers.py.
 """
 
