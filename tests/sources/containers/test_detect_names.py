@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.make_layers import vhd_footer
 from tests.conftest import fixture_image
 from triage.sources.containers import detect
 
@@ -26,11 +27,7 @@ def triage(*args: object) -> subprocess.CompletedProcess[str]:
 
 
 def _footer(disk_size: int, disk_type: int) -> bytes:
-    footer = bytearray(512)
-    footer[0:8] = b"conectix"
-    footer[0x30:0x38] = disk_size.to_bytes(8, "big")
-    footer[0x3C:0x40] = disk_type.to_bytes(4, "big")
-    return bytes(footer)
+    return vhd_footer(disk_size, disk_type)
 
 
 def test_stale_vhd_footer_is_raw(tmp_path: Path) -> None:

@@ -142,8 +142,33 @@ class TskImage(pytsk3.Img_Info):
         return found + (check(start, end) if check else [])
 
 
+class MediaOfReader:
+    """What every media handle offers over its ``reader``: its size, plain reads, and a pytsk3 image made once.
+
+    Shared by ``Evidence`` and a storage layer's media (``volumes.media.LayerMedia``), so that partition tables
+    and file systems open on either alike.
+    """
+
+    reader: Reader
+    _img: TskImage | None
+
+    @property
+    def media_size(self) -> int:
+        return self.reader.size
+
+    @property
+    def img(self) -> TskImage:
+        """The media as a pytsk3 image (made once per handle)."""
+        if self._img is None:
+            self._img = TskImage(self.reader)
+        return self._img
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self.reader.read(offset, size)
+
+
 @dataclass
-class Evidence:
+class Evidence(MediaOfReader):
     """An opened evidence set."""
 
     paths: list[Path]
@@ -152,20 +177,6 @@ class Evidence:
     stored_hashes: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     _img: TskImage | None = None
-
-    @property
-    def media_size(self) -> int:
-        return self.reader.size
-
-    @property
-    def img(self) -> TskImage:
-        """The media as a pytsk3 image (made once per Evidence)."""
-        if self._img is None:
-            self._img = TskImage(self.reader)
-        return self._img
-
-    def read(self, offset: int, size: int) -> bytes:
-        return self.reader.read(offset, size)
 
     @property
     def stored_bytes(self) -> int:

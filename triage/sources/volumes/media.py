@@ -15,7 +15,7 @@ from typing import Any
 
 from triage.errors import one_line
 from triage.model.locator import Locator
-from triage.sources.containers import TskImage
+from triage.sources.containers import MediaOfReader, TskImage
 from triage.sources.containers.readers import Reader
 
 
@@ -79,7 +79,7 @@ class LibyalReader:
                     close()
 
 
-class LayerMedia:
+class LayerMedia(MediaOfReader):
     """The bytes one storage layer serves (a decrypted volume, a logical volume, a shadow copy), as evidence-like
     media: the parent's ``paths`` and the layer's ``kind`` as its format."""
 
@@ -89,19 +89,6 @@ class LayerMedia:
         self.paths = parent.paths
         self.locator = locator
         self._img: TskImage | None = None
-
-    @property
-    def media_size(self) -> int:
-        return self.reader.size
-
-    @property
-    def img(self) -> TskImage:
-        if self._img is None:
-            self._img = TskImage(self.reader)
-        return self._img
-
-    def read(self, offset: int, size: int) -> bytes:
-        return self._img.read(offset, size) if self._img is not None else self.reader.read(offset, size)
 
     def close(self) -> None:
         self.reader.close()
