@@ -12,6 +12,7 @@ APFS_MAGIC = b"NXSB"
 VOLUME_SIGNATURES: list[tuple[int, bytes, str]] = [
     (3, b"-FVE-FS-", "BitLocker encrypted volume"),
     (0, b"LUKS\xba\xbe", "LUKS encrypted volume"),
+    (512, b"LABELONE", "LVM2 physical volume"),
     (32, APFS_MAGIC, "APFS container"),
     (3, b"EXFAT   ", "exFAT"),
     (3, b"NTFS    ", "NTFS"),

@@ -182,3 +182,13 @@ def test_cryptsetup_agrees_on_the_luks1_master_key() -> None:
     key = luks1.master_key(header, lambda offset, size: data[offset : offset + size], b"compatkey")
     assert key is not None and key.hex() == hex_key
     assert luks1.master_key(header, lambda offset, size: data[offset : offset + size], b"wrong") is None
+
+
+def test_damaged_lvm2_physical_volume_named_not_refused(tmp_path: Path) -> None:
+    """lvm2.bin cut to its first 4 KiB (label, no metadata area): exit 0, the PV named with libvslvm's reason."""
+    cut = tmp_path / "lvm-cut.raw"
+    cut.write_bytes(need(LVM).read_bytes()[:4096])
+    proc, summary = scan(cut, tmp_path / "out", "-j", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert any("LVM2 physical volume could not be opened" in e for e in summary["errors"])
