@@ -13,10 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-MODULES = (
-    "triage.sources.embedded.thumbcache",
-    "triage.sources.embedded.thumbsdb",
-)
+MODULES: tuple[str, ...] = ()  # format modules, imported on first use; each calls ``register``
 
 
 @dataclass(frozen=True)
