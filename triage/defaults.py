@@ -62,3 +62,6 @@ ENTROPY_BLOCK = 4096  # bytes per sample
 ENTROPY_SAMPLES = 32  # samples spread evenly over the volume or file
 ENTROPY_THRESHOLD = 7.9  # bits per byte every sample must reach
 ENTROPY_MIN_SIZE = 1 << 20  # smaller volumes and files are not judged (VeraCrypt's smallest volume is ~300 KiB)
+
+# Embedded pictures (triage.sources.embedded).
+EXIF_THUMBNAIL_MAX = 4 << 20  # bytes; a JPEG's APP1 holds at most 64 KiB, a TIFF's IFD1 JPEG is rarely > 1 MiB

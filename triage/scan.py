@@ -273,11 +273,14 @@ def _add_children(
     assert pair is not None and listing.store is not None
     record = pair[0]
     record.errors.extend(error for error in expanded.errors if error not in record.errors)
-    listing.archives += 1
+    archive = expanded.origin == "archive"
+    listing.archives += archive
     for hit in expanded.limits:
-        listing.limits.append({"volume": record.volume, "fs": record.fs, "limit": f"archive {hit.get('limit')}",
+        listing.limits.append({"volume": record.volume, "fs": record.fs,
+                               "limit": f"archive {hit.get('limit')}" if archive else hit.get("limit"),
                                "value": hit.get("value"), "count": 1,
-                               "effect": f"{hit.get('effect')} ({hit.get('archive')})"})
+                               "effect": f"{hit.get('effect')} ({hit.get('archive')})" if archive
+                               else hit.get("effect")})
     stop = False
     for child in expanded.children:
         stop = stop or _finish_record(listing, -1, child, settings, progress)

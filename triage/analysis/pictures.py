@@ -35,6 +35,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -67,12 +68,16 @@ class PerceptualResult:
         pdq_quality: PDQ quality 0-100; below ~50 the hash carries too little structure to be matched.
         phash: 64-bit pHash (imagehash) as 16 lower-case hex characters.
         error: one-line reason the picture could not be hashed, else None.
+        embedded: child records of pictures found inside this one (its EXIF thumbnail), already hashed.
+        notes: facts about the picture that are not failures (e.g. why a claimed EXIF thumbnail was not read).
     """
 
     pdq: str | None = None
     pdq_quality: int | None = None
     phash: str | None = None
     error: str | None = None
+    embedded: tuple[Any, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def is_picture_type(mime: str | None) -> bool:

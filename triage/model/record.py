@@ -85,9 +85,12 @@ class FileRecord:
     byte_runs: list[tuple[int, int, int]] | None = None  # (offset in stream, offset in media, length), when known
     id: str = ""  # stable across runs: the listing position, then ".n" per child ("12", "12.3")
     parent: str | None = None  # id of the record this one came out of (an archive), None for a top-level stream
-    origin: str = "filesystem"  # "filesystem", "extraction", "archive", later "carved", "thumbcache", ...
+    origin: str = "filesystem"  # "filesystem", "extraction", "archive", "snapshot", "exif-thumbnail", "thumbcache",
+    # "thumbs-db", "carved"
     location: str = ""  # the whole chain for people: "/Users/a/pack.zip » photos/a.jpg" ("" = the path)
     snapshot: int | None = None  # the volume shadow copy (1 = oldest) a record of origin "snapshot" came from
+    identifier: str | None = None  # the parent format's key for an embedded picture (thumbcache entry hash, ...)
+    embedded: list[FileRecord] | None = None  # pictures found inside while reading (EXIF thumbnail); transient
 
     @property
     def extension(self) -> str:
@@ -121,6 +124,7 @@ class FileRecord:
             "parent": self.parent,
             "origin": self.origin,
             **({"snapshot": self.snapshot} if self.snapshot is not None else {}),
+            **({"identifier": json_safe(self.identifier)} if self.identifier is not None else {}),
             "location": json_safe(self.location or self.path),
             "path": json_safe(self.path),
             "volume": self.volume,

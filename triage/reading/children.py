@@ -17,9 +17,11 @@ from typing import Any
 
 from triage.errors import ReadError, TriageError
 from triage.model.record import FileRecord
+from triage.reading.embedded import adopt, picture_record
 from triage.sources import registry
 from triage.sources.archives import CHAIN_SEPARATOR, Limits, expand
 from triage.sources.archives.limits import SPOOL_MEMORY
+from triage.sources.embedded import Finder, finder_for
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Expanded:
     children: list[FileRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     limits: list[dict[str, Any]] = field(default_factory=list)
+    origin: str = "archive"  # "archive", or "embedded" for pictures found inside another stream
 
 
 def _spool(chunks: Iterable[bytes], limit: int) -> Any:
@@ -44,6 +47,42 @@ def _spool(chunks: Iterable[bytes], limit: int) -> Any:
     return spool
 
 
+def _finder(record: FileRecord) -> Finder | None:
+    return finder_for(record.path.rsplit("/", 1)[-1], record.type)
+
+
+def wants_expanding(record: FileRecord) -> bool:
+    """An archive, or a stream a finder of embedded pictures wants (a thumbnail cache), read and typed."""
+    if record.sha256 is None or record.locator is None:
+        return False
+    return record.is_archive or _finder(record) is not None
+
+
+def _embedded(record: FileRecord, fs: Any, finder: Finder) -> Expanded:
+    """The pictures a thumbnail cache (or another finder's format) holds, as child records of ``record``."""
+
+
+    out = Expanded(origin="embedded")
+    if record.size > finder.max_size:
+        out.limits.append({"limit": f"{finder.name} size", "value": finder.max_size,
+                           "effect": f"not read for embedded pictures ({record.location or record.path})"})
+        out.errors.append(f"{finder.name}: larger than {finder.max_size} bytes, not read for embedded pictures")
+        return out
+    try:
+        chunks = (fs.read_stream(record.locator, record.size) if fs is not None
+                  else registry.read_stream(record.locator, record.size))
+        with _spool(chunks, finder.max_size) as source:
+            found = finder.find(source, record.size)
+    except TriageError as exc:
+        out.errors.append(f"{finder.name}: not read ({exc})")
+        return out
+    children = [picture_record(item.name, item.data, finder.origin, item.offset, item.identifier, item.notes)
+                for item in found.items]
+    out.children = adopt(record, children)
+    out.errors.extend(f"{finder.name}: {problem}" for problem in found.problems)
+    return out
+
+
 def expand_record(record: FileRecord, fs: Any = None, limits: Limits | None = None) -> Expanded:
     """Expand the archive ``record`` (read through ``fs``, else its locator's parent) into child records.
 
@@ -54,6 +93,9 @@ def expand_record(record: FileRecord, fs: Any = None, limits: Limits | None = No
     out = Expanded()
     if record.locator is None or record.type is None:
         return out
+    if not record.is_archive:
+        finder = _finder(record)
+        return _embedded(record, fs, finder) if finder is not None else out
     parent = FileRecord(record.path, record.volume, record.fs, record.inode, record.size, record.allocated,
                         sha256=record.sha256)
     try:
@@ -72,6 +114,9 @@ def expand_record(record: FileRecord, fs: Any = None, limits: Limits | None = No
         member.origin = "archive"
         member.location = CHAIN_SEPARATOR.join([base, *(link.lstrip("/") for link in child.chain)])
         out.children.append(member)
+        if member.embedded:  # a member picture's EXIF thumbnail, right after it
+            out.children.extend(adopt(member, member.embedded))
+            member.embedded = None
     out.errors.extend(parent.errors)
     return out
 

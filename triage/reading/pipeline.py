@@ -22,11 +22,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from triage.analysis.digests import digest_record
-from triage.analysis.pictures import PerceptualResult, is_picture_type, perceptual_hashes
+from triage.analysis.pictures import PerceptualResult, is_picture_type
 from triage.model.pending import IndexFlags
 from triage.model.record import FileRecord
 from triage.reading import interrupts, workers
-from triage.reading.children import Expanded, expand_batch, expand_record
+from triage.reading.children import Expanded, expand_batch, expand_record, wants_expanding
+from triage.reading.embedded import adopt, analyse_picture
 from triage.reading.mediapass import MediaPass
 from triage.sources import registry
 from triage.sources.filesystems import FileSystem
@@ -41,39 +42,42 @@ LOAD = 256  # records loaded at once from the pending table (inline reading)
 
 
 def read_content(record: FileRecord, fs: FileSystem) -> None:
-    """Read one stream once: digests and type, then PDQ + pHash when it is a picture."""
+    """Read one stream once: digests and type, then PDQ + pHash (and its EXIF thumbnail) when it is a picture."""
     if record.locator is None:
         return
     picture = digest_record(record, fs.read_stream(record.locator, record.size))
     if picture is not None and is_picture_type(record.type):
-        apply_perceptual(record, perceptual_hashes(picture, mime=record.type))
+        apply_perceptual(record, analyse_picture(picture, record.type))
 
 
 def apply_perceptual(record: FileRecord, result: PerceptualResult) -> None:
     record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
     if result.error:
         record.errors.append(f"picture: {result.error}")
+    record.notes.extend(note for note in result.notes if note not in record.notes)
+    record.embedded = list(result.embedded) or None
 
 
 def perceive(data: bytes, mime: str | None) -> PerceptualResult:
     """Worker entry point: perceptual hashes of a picture whose bytes came from the media pass."""
-    return perceptual_hashes(data, mime=mime)
+    return analyse_picture(data, mime)
 
 
-CONTENT_FIELDS = ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash")
+CONTENT_FIELDS = ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash", "embedded")
 
 def read_batch(batch: list[FileRecord]) -> list[tuple[Any, ...]]:
     """Worker entry point: read every stream of the batch with this process's handles.
 
-    Only what reading found goes back (``CONTENT_FIELDS`` and the new errors), not the records: less to send,
+    Only what reading found goes back (``CONTENT_FIELDS``, the new errors and notes), not the records: less to send,
     and the caller's records keep what it added meanwhile (``byte_runs``).
     """
     out = []
     for record in batch:
-        known_errors = len(record.errors)
+        known_errors, known_notes = len(record.errors), len(record.notes)
         if record.locator is not None:
             read_content(record, registry.open_node(record.locator.parent))
-        out.append((*(getattr(record, name) for name in CONTENT_FIELDS), record.errors[known_errors:]))
+        out.append((*(getattr(record, name) for name in CONTENT_FIELDS), record.errors[known_errors:],
+                    record.notes[known_notes:]))
     return out
 
 
@@ -89,7 +93,8 @@ def apply_content(record: FileRecord, content: tuple[Any, ...]) -> None:
     """Fill a record with what a worker's ``read_batch`` found for it."""
     for name, value in zip(CONTENT_FIELDS, content, strict=False):
         setattr(record, name, value)
-    record.errors.extend(content[-1])
+    record.errors.extend(content[-2])
+    record.notes.extend(content[-1])
 
 
 def _start_worker(held: secrets.Secrets | None = None) -> None:
@@ -240,7 +245,7 @@ class Reading:
         if picture is None or not is_picture_type(record.type):
             return self._done(index, record)
         if self.pool is None:
-            apply_perceptual(record, perceptual_hashes(picture, mime=record.type))
+            apply_perceptual(record, analyse_picture(picture, record.type))
             return self._done(index, record)
         self.pending.append((self.pool.submit(perceive, picture, record.type), index))
         self.picture_bytes += record.size
@@ -310,7 +315,11 @@ class Reading:
         if self.stopped:
             return True
         stop = self.done(index, record)
-        if not stop and record.is_archive and record.sha256 is not None and record.locator is not None:
+        if record.embedded:
+            children, record.embedded = adopt(record, record.embedded), None
+            if not stop and self.children is not None:
+                stop = self.children(index, Expanded(children=children, origin="embedded"))
+        if not stop and wants_expanding(record):
             self.expand(index)
             stop = self.stopped
         twins = self.twins.pop(index, ())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import IO, BinaryIO
 
 from triage.analysis.digests import Digester
-from triage.analysis.pictures import is_picture_type, perceptual_hashes
+from triage.analysis.pictures import is_picture_type
 from triage.defaults import ARCHIVE_RATIO_FLOOR, PICTURE_BYTES
 from triage.errors import one_line
 from triage.model.record import FileRecord
@@ -42,6 +42,7 @@ from triage.sources.archives.sniff import (
     ZIP,
     sniff_archive,
 )
+from triage.sources.embedded.records import analyse_picture
 
 CHAIN_SEPARATOR = " » "
 
@@ -300,10 +301,12 @@ def _read(run: _Run, frame: _Frame, stack: list[_Frame], member: Member, record:
         _drop(spool)
         return None, None
     if keep is not None and run.keep_pictures and is_picture_type(record.type):
-        result = perceptual_hashes(b"".join(keep), mime=record.type)
+        result = analyse_picture(b"".join(keep), record.type)
         record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
         if result.error:
             record.errors.append(f"picture: {result.error}")
+        record.notes.extend(result.notes)
+        record.embedded = list(result.embedded) or None  # its EXIF thumbnail: placed by reading.children
     return spool, mime
 
 
