@@ -115,6 +115,7 @@ def summarise(
         "counts": counts(tally, listing.archives),
         "matches_by_category": dict(sorted(tally.by_category.items())),
         "matches_by_hashset": dict(sorted(tally.by_set.items())),
+        "matches_by_origin": dict(sorted(tally.by_where.items())),
         "hashsets": hs.describe() if hs else [],
         "thresholds": hs.thresholds if hs else {},
         "limits": [dict(entry) for fs in listing.filesystems for entry in getattr(fs, "limits", ())

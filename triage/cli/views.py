@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from triage.model.record import FileRecord
+from triage.report.common import where_text
 from triage.textsafe import from_json_safe, terminal_safe
 from triage.textsafe import terminal_safe as safe
 
@@ -99,6 +100,10 @@ def print_summary(summary: dict[str, Any], target: Path) -> None:
     err.print(line)
     for category, count in summary.get("matches_by_category", {}).items():
         err.print(f"  category {safe(category)}: {count}")
+    where = summary.get("matches_by_origin") or {}
+    if set(where) - {"filesystem"}:
+        for key, count in where.items():
+            err.print(f"  {safe(where_text(key))}: {count}")
     err.print(f"output: {safe(target)}", soft_wrap=True)
 
 

@@ -53,6 +53,13 @@ def json_safe(text: str) -> str:
     return "".join(out)
 
 
+def where_found(origin: str, allocated: bool) -> str:
+    """Where a record was found, for grouping matches in reports: its origin, with deleted files apart."""
+    if origin in ("filesystem", "extraction") and not allocated:
+        return "deleted"
+    return origin
+
+
 @dataclass(slots=True)
 class FileRecord:
     """One data stream of one file (see DESIGN.md, files.jsonl).

@@ -23,7 +23,7 @@ from typing import Any
 
 from triage import outdir
 from triage.errors import OutputError
-from triage.model.record import FileRecord
+from triage.model.record import FileRecord, where_found
 
 BATCH = 2000  # lines inserted per transaction
 
@@ -37,6 +37,7 @@ class Tally:
         self.by_origin: Counter[str] = Counter()
         self.by_category: Counter[str] = Counter()
         self.by_set: Counter[str] = Counter()
+        self.by_where: Counter[str] = Counter()  # matched records by where_found
 
     def add(self, record: FileRecord) -> None:
         self.files += 1
@@ -54,6 +55,8 @@ class Tally:
         matches = record.matches
         self.by_category.update({"uncategorised" if m.get("category") is None else str(m["category"]) for m in matches})
         self.by_set.update({str(m.get("hashset")) for m in matches})
+        if matches:
+            self.by_where[where_found(record.origin, record.allocated)] += 1
 
 
 def sort_key(order: tuple[int, ...]) -> bytes:

@@ -191,6 +191,24 @@ def match_text(match: dict[str, Any]) -> str:
     )
 
 
+WHERE_TEXT = {
+    "filesystem": "file on the file system",
+    "deleted": "deleted file (its entry is still in the file system)",
+    "extraction": "file in the extraction",
+    "archive": "inside an archive",
+    "snapshot": "in a volume shadow copy (an older version of the volume)",
+    "exif-thumbnail": "EXIF thumbnail inside a picture (may show the picture as it was before an edit)",
+    "thumbcache": "Windows thumbnail cache (a thumbnail of a picture that may no longer be on the disk)",
+    "thumbs-db": "Thumbs.db thumbnail cache (a thumbnail of a picture that may no longer be on the disk)",
+    "carved": "found in unallocated space (carved: no file-system entry is left)",
+}
+
+
+def where_text(key: str) -> str:
+    """The words for a ``matches_by_origin`` key, for a statement ("found in unallocated space")."""
+    return WHERE_TEXT.get(key, key)
+
+
 def evidence_name(summary: dict[str, Any]) -> str:
     """The device's name: its first evidence file without the extension (as scan.device_name)."""
     paths = (summary.get("evidence") or {}).get("paths") or []

@@ -17,7 +17,15 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from triage.report.common import category_text, evidence_name, layer_lines, record_times, visible, visible_parts
+from triage.report.common import (
+    category_text,
+    evidence_name,
+    layer_lines,
+    record_times,
+    visible,
+    visible_parts,
+    where_text,
+)
 from triage.report.vics import severity
 
 ACQUISITION_LABELS = {
@@ -98,6 +106,7 @@ def environment() -> Environment:
     )
     env.filters["size"] = human_size
     env.filters["css_string"] = css_string
+    env.globals["where_text"] = where_text
     return env
 
 
@@ -205,6 +214,7 @@ def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]]) ->
             for k, v in (summary.get("matches_by_category") or {}).items()
         ],
         "by_hashset": list((summary.get("matches_by_hashset") or {}).items()),
+        "by_where": [(where_text(key), n) for key, n in (summary.get("matches_by_origin") or {}).items()],
         "categories": categories,
         "sets": sets,
         "unreadable": _unreadable(summary, records),

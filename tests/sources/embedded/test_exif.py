@@ -78,3 +78,7 @@ def test_thumbnail_found_matched_and_located(tmp_path: Path, jobs: int) -> None:
     assert damaged["notes"] == ["EXIF thumbnail (5000 bytes at 40) runs past the EXIF block"]
     assert not any(row["location"].startswith("/DCIM/plain.jpg »") for row in rows)
     assert summary["counts"]["files"] == 4
+    assert summary["matches_by_origin"] == {"exif-thumbnail": 1}
+    page = (target / "report.html").read_text()
+    assert "EXIF thumbnail inside a picture (may show the picture as it was before an edit)" in page
+    assert "<img" not in page and "data:image" not in page  # examiner welfare: never a picture
