@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 MODULES: tuple[str, ...] = (  # format modules, imported on first use; each calls ``register``
     "triage.sources.embedded.thumbcache",
+    "triage.sources.embedded.thumbsdb",
 )
 
 
