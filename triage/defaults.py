@@ -65,3 +65,11 @@ ENTROPY_MIN_SIZE = 1 << 20  # smaller volumes and files are not judged (VeraCryp
 
 # Embedded pictures (triage.sources.embedded).
 EXIF_THUMBNAIL_MAX = 4 << 20  # bytes; a JPEG's APP1 holds at most 64 KiB, a TIFF's IFD1 JPEG is rarely > 1 MiB
+# Windows thumbnail caches. Every thumbnail a cache yields
+# is held in memory with its parent's result, so the largest parent walked bounds the memory a cache can take.
+THUMBCACHE_MAX_FILE = 1 << 30  # thumbcache_*.db walked; a 2560-px cache of a large photo library nears this
+THUMBCACHE_MAX_ENTRIES = 500_000  # cache entries walked per file; real caches hold tens of thousands
+THUMBCACHE_MAX_ENTRY = 64 << 20  # bytes one cache entry may declare (= PICTURE_BYTES); a 2560-px BMP is ~26 MiB
+THUMBSDB_MAX_FILE = 256 << 20  # Thumbs.db read into memory whole; XP's hold ~5 KiB per picture of the folder
+THUMBSDB_MAX_STREAMS = 100_000  # streams (thumbnails) read per Thumbs.db
+THUMBSDB_MAX_STREAM = 16 << 20  # bytes of one Thumbs.db stream; XP thumbnails are 96x96 JPEGs of a few KiB

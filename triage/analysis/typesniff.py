@@ -50,6 +50,7 @@ MAGIC: list[tuple[int, bytes, str]] = [
     (0, b"fLaC", "audio/flac"),
     (8, b"WAVE", "audio/wav"),
     (0, b"EVF\x09\x0d\x0a\xff\x00", "application/x-ewf"),
+    (0, b"CMMM", "application/x-thumbcache"),  # Windows Vista-11 thumbcache_*.db (triage.sources.embedded)
 ]
 
 EXTENSIONS: dict[str, set[str]] = {
@@ -88,6 +89,7 @@ EXTENSIONS: dict[str, set[str]] = {
     "audio/flac": {"flac"},
     "audio/wav": {"wav"},
     "application/x-ewf": {"e01", "ex01", "l01"},
+    "application/x-thumbcache": {"db"},
 }
 
 
@@ -137,7 +139,13 @@ def _plausible_bzip2(head: bytes) -> bool:
     return len(head) < 10 or (head[3:4] in b"123456789" and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"))
 
 
-_CHECKED = {"application/gzip": _plausible_gzip, "application/x-bzip2": _plausible_bzip2}
+def _plausible_thumbcache(head: bytes) -> bool:
+    """"CMMM" then a format version Windows wrote (20 Vista, 21 7, 30 8, 31 8.1, 32 10/11; libwtcdb's document)."""
+    return len(head) < 8 or int.from_bytes(head[4:8], "little") in (20, 21, 30, 31, 32)
+
+
+_CHECKED = {"application/gzip": _plausible_gzip, "application/x-bzip2": _plausible_bzip2,
+            "application/x-thumbcache": _plausible_thumbcache}
 
 
 def looks_like_tar(block: bytes) -> bool:

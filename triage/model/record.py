@@ -93,7 +93,7 @@ class FileRecord:
     id: str = ""  # stable across runs: the listing position, then ".n" per child ("12", "12.3")
     parent: str | None = None  # id of the record this one came out of (an archive), None for a top-level stream
     origin: str = "filesystem"  # "filesystem", "extraction", "archive", "snapshot", "exif-thumbnail", "thumbcache",
-    # "thumbs-db", "carved"
+    # (thumbcache_*.db and Thumbs.db), "carved"
     location: str = ""  # the whole chain for people: "/Users/a/pack.zip » photos/a.jpg" ("" = the path)
     snapshot: int | None = None  # the volume shadow copy (1 = oldest) a record of origin "snapshot" came from
     identifier: str | None = None  # the parent format's key for an embedded picture (thumbcache entry hash, ...)

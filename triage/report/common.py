@@ -198,8 +198,8 @@ WHERE_TEXT = {
     "archive": "inside an archive",
     "snapshot": "in a volume shadow copy (an older version of the volume)",
     "exif-thumbnail": "EXIF thumbnail inside a picture (may show the picture as it was before an edit)",
-    "thumbcache": "Windows thumbnail cache (a thumbnail of a picture that may no longer be on the disk)",
-    "thumbs-db": "Thumbs.db thumbnail cache (a thumbnail of a picture that may no longer be on the disk)",
+    "thumbcache": "Windows thumbnail cache, thumbcache_*.db or Thumbs.db (a thumbnail of a picture that may no "
+                  "longer be on the disk)",
     "carved": "found in unallocated space (carved: no file-system entry is left)",
 }
 

@@ -13,7 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-MODULES: tuple[str, ...] = ()  # format modules, imported on first use; each calls ``register``
+MODULES: tuple[str, ...] = (  # format modules, imported on first use; each calls ``register``
+    "triage.sources.embedded.thumbcache",
+    "triage.sources.embedded.thumbsdb",
+)
 
 
 @dataclass(frozen=True)
