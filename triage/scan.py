@@ -274,6 +274,7 @@ def _add_children(
     assert pair is not None and listing.store is not None
     record = pair[0]
     record.errors.extend(error for error in expanded.errors if error not in record.errors)
+    record.notes.extend(note for note in expanded.notes if note not in record.notes)
     archive = expanded.origin == "archive"
     listing.archives += archive
     for hit in expanded.limits:

@@ -32,6 +32,7 @@ class Expanded:
     errors: list[str] = field(default_factory=list)
     limits: list[dict[str, Any]] = field(default_factory=list)
     origin: str = "archive"  # "archive", or "embedded" for pictures found inside another stream
+    notes: list[str] = field(default_factory=list)  # facts about the parent (a cache entry with no picture)
 
 
 def _spool(chunks: Iterable[bytes], limit: int) -> Any:
@@ -79,7 +80,7 @@ def _embedded(record: FileRecord, fs: Any, finder: Finder) -> Expanded:
     children = [picture_record(item.name, item.data, finder.origin, item.offset, item.identifier, item.notes)
                 for item in found.items]
     out.children = adopt(record, children)
-    out.errors.extend(f"{finder.name}: {problem}" for problem in found.problems)
+    out.notes.extend(found.problems)  # the parent was read and hashed: what its structure lacked is a fact
     return out
 
 

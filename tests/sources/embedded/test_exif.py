@@ -77,7 +77,7 @@ def test_thumbnail_found_matched_and_located(tmp_path: Path, jobs: int) -> None:
     damaged = by_location["/DCIM/damaged.jpg"]
     assert damaged["notes"] == ["EXIF thumbnail (5000 bytes at 40) runs past the EXIF block"]
     assert not any(row["location"].startswith("/DCIM/plain.jpg »") for row in rows)
-    assert summary["counts"]["files"] == 4
+    assert summary["counts"]["files"] == 13  # 5 files, the EXIF thumbnail, 7 thumbnails in the two caches
     assert summary["matches_by_origin"] == {"exif-thumbnail": 1}
     page = (target / "report.html").read_text()
     assert "EXIF thumbnail inside a picture (may show the picture as it was before an edit)" in page
