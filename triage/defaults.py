@@ -62,3 +62,10 @@ ENTROPY_BLOCK = 4096  # bytes per sample
 ENTROPY_SAMPLES = 32  # samples spread evenly over the volume or file
 ENTROPY_THRESHOLD = 7.9  # bits per byte every sample must reach
 ENTROPY_MIN_SIZE = 1 << 20  # smaller volumes and files are not judged (VeraCrypt's smallest volume is ~300 KiB)
+
+# Unallocated space for carving (triage.sources.carving.unallocated / outside): free extents are read from each
+# file system's own allocation map. A badly fragmented volume has millions of free extents; past the cap the
+# rest is not listed (a note says how many free bytes that leaves out).
+UNALLOC_MAX_EXTENTS = 1_000_000  # free extents listed per file system (~100 MB of Python tuples at the cap)
+UNALLOC_MAP_CHUNK = 4 << 20  # bytes of an allocation map (FAT, bitmap) read and decoded at a time
+UNALLOC_DIR_MAX = 1 << 20  # bytes of an exFAT root directory searched for its allocation-bitmap entry
