@@ -73,3 +73,10 @@ THUMBCACHE_MAX_ENTRY = 64 << 20  # bytes one cache entry may declare (= PICTURE_
 THUMBSDB_MAX_FILE = 256 << 20  # Thumbs.db read into memory whole; XP's hold ~5 KiB per picture of the folder
 THUMBSDB_MAX_STREAMS = 100_000  # streams (thumbnails) read per Thumbs.db
 THUMBSDB_MAX_STREAM = 16 << 20  # bytes of one Thumbs.db stream; XP thumbnails are 96x96 JPEGs of a few KiB
+
+# Unallocated space for carving (triage.sources.carving.unallocated / outside): free extents are read from each
+# file system's own allocation map. A badly fragmented volume has millions of free extents; past the cap the
+# rest is not listed (a note says how many free bytes that leaves out).
+UNALLOC_MAX_EXTENTS = 1_000_000  # free extents listed per file system (~100 MB of Python tuples at the cap)
+UNALLOC_MAP_CHUNK = 4 << 20  # bytes of an allocation map (FAT, bitmap) read and decoded at a time
+UNALLOC_DIR_MAX = 1 << 20  # bytes of an exFAT root directory searched for its allocation-bitmap entry

@@ -1,0 +1,1 @@
+"""Carving: pictures found where no file is left (unallocated blocks, space outside any partition)."""
