@@ -62,3 +62,9 @@ ENTROPY_BLOCK = 4096  # bytes per sample
 ENTROPY_SAMPLES = 32  # samples spread evenly over the volume or file
 ENTROPY_THRESHOLD = 7.9  # bits per byte every sample must reach
 ENTROPY_MIN_SIZE = 1 << 20  # smaller volumes and files are not judged (VeraCrypt's smallest volume is ~300 KiB)
+
+# Carving (triage.sources.carving): contiguous pictures and videos found by signature in unallocated space.
+CARVE_BLOCK = 16 << 20  # bytes read and searched at a time (large blocks keep the C signature search efficient)
+CARVE_MAX_ITEMS = 1_000_000  # items kept per device before carving stops (noted in the summary's limits)
+CARVE_MAX_PICTURE = PICTURE_BYTES  # largest carved picture: a larger one could not be hashed perceptually anyway
+CARVE_MAX_VIDEO = 8 << 30  # largest carved video (only its box headers are read to find its end)
