@@ -36,7 +36,7 @@ from triage.defaults import (
     PICTURE_BYTES,
 )
 from triage.errors import TriageError, one_line
-from triage.sources.carving import isobmff, validate
+from triage.sources.carving import isobmff, jpeg, validate
 from triage.sources.carving.signatures import AHEAD, find_headers
 from triage.sources.carving.validate import Check, decode_problem
 
@@ -155,7 +155,7 @@ def _joined(ranges: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
         yield current[0], current[1]
 
 
-_PICTURE_CHECKS = {"jpeg": validate.check_jpeg, "png": validate.check_png, "gif": validate.check_gif,
+_PICTURE_CHECKS = {"jpeg": jpeg.check_jpeg, "png": validate.check_png, "gif": validate.check_gif,
                    "bmp": validate.check_bmp, "webp": validate.check_webp}
 
 

@@ -1,4 +1,5 @@
-"""Structure checks of one candidate picture: where it ends, or why it is not one (JPEG, PNG, GIF, BMP, WebP).
+"""Structure checks of one candidate picture: where it ends, or why it is not one (PNG, GIF, BMP, WebP; JPEG
+in ``jpeg``, ftyp files in ``isobmff``).
 
 Why walk the structure instead of searching for a footer: a footer search cuts a JPEG at its EXIF thumbnail's
 EOI and takes any ``IEND`` in random data; walking the marker segments, chunks and blocks by their lengths finds
@@ -13,7 +14,6 @@ counts), never built from the bytes read.
 from __future__ import annotations
 
 import io
-import re
 import struct
 import warnings
 import zlib
@@ -91,87 +91,6 @@ class Cursor:
         if 0 <= rel < len(self.buf) and (len(self.buf) - rel >= _MIN_REST or self.base + len(self.buf) >= self.limit):
             return self.buf[rel:]
         return self.at(offset, min(CHUNK, self.limit - offset)) or b""
-
-
-# ---- JPEG ------------------------------------------------------------------------------------------------------
-
-_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_TABLES = frozenset({0xC4, 0xCC, 0xDB, 0xDD, 0xFE, *range(0xE0, 0xF0)})  # DHT DAC DQT DRI COM APPn
-_SEGMENTS = _TABLES | _SOF
-_AFTER_SCAN = _TABLES | {0xDC}  # between a progressive JPEG's scans: tables, DNL, then the next SOS
-_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # FF00 is a stuffed byte, FFD0-D7 restart markers
-_MAX_FILL = 64  # FF fill bytes tolerated before a marker
-
-
-def check_jpeg(src: Source, start: int, max_size: int, max_pixels: int) -> Check:
-    """Walk SOI, marker segments (APP1 and its EXIF thumbnail skipped by length), SOS, entropy data, EOI."""
-    cur = Cursor(src, start + max_size)
-    head = cur.at(start, 4)
-    if head is None or head[3] not in _SEGMENTS:
-        return drop("no marker segment after SOI")
-    p = start + 2
-    sof = False
-    scans = 0
-    in_header = True
-    fill = 0
-    while True:
-        if in_header:
-            seg = cur.at(p, 4)
-            if seg is None:
-                return drop(too_long(start, cur.limit, src, "end marker"))
-            if seg[0] != 0xFF:
-                return drop("bad marker segment")
-            marker = seg[1]
-            if marker == 0xFF:
-                fill += 1
-                if fill > _MAX_FILL:
-                    return drop("bad marker segment")
-                p += 1
-                continue
-            fill = 0
-            length = seg[2] << 8 | seg[3]
-            if marker == 0xD9 and scans:
-                return Check(p + 2 - start, "image/jpeg")
-            if marker not in _SEGMENTS and marker != 0xDA and not (scans and marker in _AFTER_SCAN):
-                return drop("bad marker segment")
-            if length < 2:
-                return drop("bad marker segment")
-            if marker in _SOF:
-                frame = cur.at(p + 4, 6)
-                if frame is None:
-                    return drop(too_long(start, cur.limit, src, "end marker"))
-                height, width, components = frame[1] << 8 | frame[2], frame[3] << 8 | frame[4], frame[5]
-                if frame[0] not in (8, 12, 16) or not width or not height or components not in (1, 2, 3, 4):
-                    return drop("bad frame header")
-                if width * height > max_pixels:
-                    return drop("too many pixels")
-                sof = True
-            elif marker == 0xDA:
-                if not sof:
-                    return drop("scan before frame header")
-                scans += 1
-                in_header = False
-            p += 2 + length
-            continue
-        # Entropy-coded data: the next FF not followed by 00 or a restart marker is a marker.
-        chunk = cur.upto(p)
-        if len(chunk) < 2:
-            return drop(too_long(start, cur.limit, src, "end marker"))
-        found = _MARKER.search(chunk)
-        if found is None:
-            p += len(chunk) - 1  # the last byte may be an FF whose marker byte is in the next chunk
-            continue
-        q = p + found.start()
-        marker = chunk[found.start() + 1]
-        if marker == 0xFF:
-            p = q + 1  # fill byte before a marker
-            continue
-        if marker == 0xD9:
-            return Check(q + 2 - start, "image/jpeg")
-        if marker not in _AFTER_SCAN and marker != 0xDA:
-            return drop("bad marker in entropy data")
-        p = q
-        in_header = True
 
 
 # ---- PNG -------------------------------------------------------------------------------------------------------
