@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from triage.analysis.pictures import HEIF_AVAILABLE
 from triage.errors import ReadError
@@ -167,6 +167,15 @@ def test_real_videos_and_no_double_counting_of_their_frames() -> None:
     _check_items(media, items)
     assert stats.inside["jpeg"] == mov.count(b"\xff\xd8\xff") == 8
     assert "image/jpeg" not in stats.kept
+
+
+def test_avif_picture_carved_and_decoded() -> None:
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    media = Media()
+    media.put(5_000, _encode(_picture(21), "AVIF"), "image/avif")  # ftyp avif + meta + mdat, decoded by Pillow
+    items, _ = _carve(media)
+    _check_items(media, items)
 
 
 def test_heic_kept_on_its_structure_when_it_cannot_be_decoded() -> None:
