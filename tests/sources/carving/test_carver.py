@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, features
 
 from triage.analysis.pictures import HEIF_AVAILABLE
+from triage.defaults import PICTURE_BYTES
 from triage.errors import ReadError
 from triage.sources.carving.carver import HEIF_MISSING, CarveLimits, CarveStats, carve
 from triage.sources.carving.signatures import SIGNATURES, find_headers
@@ -319,3 +320,15 @@ def test_multi_picture_jpeg_whose_second_picture_is_gone() -> None:
     items, _ = _carve(media)
     assert [(i.offset, i.length, i.note) for i in items] == [
         (200_000, second, "MPF pictures after the first not found where indexed")]
+
+
+def test_video_larger_than_picture_bytes_is_carved_without_its_bytes() -> None:
+    small = _mp4_by_hand(90)
+    ftyp_end = struct.unpack(">I", small[:4])[0]
+    mdat = _box(b"mdat", bytes(PICTURE_BYTES))  # zeros: the search skips them, only box headers are read
+    moov = small[ftyp_end + 8 + 3000 :]
+    video = small[:ftyp_end] + mdat + moov
+    media = Media(size=PICTURE_BYTES + (4 << 20))
+    media.put(1 << 20, video)
+    items, _ = _carve(media)
+    assert [(i.offset, i.length, i.type, i.data) for i in items] == [(1 << 20, len(video), "video/mp4", None)]
