@@ -80,3 +80,9 @@ THUMBSDB_MAX_STREAM = 16 << 20  # bytes of one Thumbs.db stream; XP thumbnails a
 UNALLOC_MAX_EXTENTS = 1_000_000  # free extents listed per file system (~100 MB of Python tuples at the cap)
 UNALLOC_MAP_CHUNK = 4 << 20  # bytes of an allocation map (FAT, bitmap) read and decoded at a time
 UNALLOC_DIR_MAX = 1 << 20  # bytes of an exFAT root directory searched for its allocation-bitmap entry
+
+# Carving (triage.sources.carving): contiguous pictures and videos found by signature in unallocated space.
+CARVE_BLOCK = 16 << 20  # bytes read and searched at a time (large blocks keep the C signature search efficient)
+CARVE_MAX_ITEMS = 1_000_000  # items kept per device before carving stops (noted in the summary's limits)
+CARVE_MAX_PICTURE = PICTURE_BYTES  # largest carved picture: a larger one could not be hashed perceptually anyway
+CARVE_MAX_VIDEO = 8 << 30  # largest carved video (only its box headers are read to find its end)
