@@ -65,8 +65,8 @@ ENTROPY_MIN_SIZE = 1 << 20  # smaller volumes and files are not judged (VeraCryp
 
 # Embedded pictures (triage.sources.embedded).
 EXIF_THUMBNAIL_MAX = 4 << 20  # bytes; a JPEG's APP1 holds at most 64 KiB, a TIFF's IFD1 JPEG is rarely > 1 MiB
-# Windows thumbnail caches. Every thumbnail a cache yields
-# is held in memory with its parent's result, so the largest parent walked bounds the memory a cache can take.
+# Windows thumbnail caches. Every thumbnail a cache yields is held in memory with its parent's result, so the
+# largest parent walked bounds the memory a cache can take.
 THUMBCACHE_MAX_FILE = 1 << 30  # thumbcache_*.db walked; a 2560-px cache of a large photo library nears this
 THUMBCACHE_MAX_ENTRIES = 500_000  # cache entries walked per file; real caches hold tens of thousands
 THUMBCACHE_MAX_ENTRY = 64 << 20  # bytes one cache entry may declare (= PICTURE_BYTES); a 2560-px BMP is ~26 MiB
@@ -86,3 +86,15 @@ CARVE_BLOCK = 16 << 20  # bytes read and searched at a time (large blocks keep t
 CARVE_MAX_ITEMS = 1_000_000  # items kept per device before carving stops (noted in the summary's limits)
 CARVE_MAX_PICTURE = PICTURE_BYTES  # largest carved picture: a larger one could not be hashed perceptually anyway
 CARVE_MAX_VIDEO = 8 << 30  # largest carved video (only its box headers are read to find its end)
+CARVE_TIME_BUDGET = 3600.0  # seconds one device's carving may take (~700 GB of free space at disk speed)
+CARVE_TIME_BUDGET_ENV = "TRIAGE_CARVE_BUDGET"  # seconds; overrides CARVE_TIME_BUDGET (tests lower it)
+
+
+def carve_time_budget() -> float:
+    """The per-device carving budget in seconds: ``$TRIAGE_CARVE_BUDGET`` when set to a number, else the default."""
+    text = os.environ.get(CARVE_TIME_BUDGET_ENV, "").strip()
+    try:
+        value = float(text) if text else CARVE_TIME_BUDGET
+    except ValueError:
+        return CARVE_TIME_BUDGET
+    return value if value >= 0 else CARVE_TIME_BUDGET

@@ -27,6 +27,7 @@ from triage.model.pending import LOAD, PendingRecords
 from triage.model.record import FileRecord, json_safe
 from triage.model.store import RecordStore, counts
 from triage.reading import interrupts
+from triage.reading.carving import carve_device
 from triage.reading.children import Expanded
 from triage.reading.listing import Listing, list_device, list_extraction
 from triage.reading.mediapass import MediaPass
@@ -56,6 +57,7 @@ class ScanSettings:
     verify: bool = True
     first_hit: bool = False
     pictures_first: bool = False
+    carve: bool = True  # carve unallocated space and the space outside partitions (--no-carve: skip)
     command: list[str] = field(default_factory=list)
 
 
@@ -112,6 +114,7 @@ def summarise(
         "encryption": list(listing.encryption),
         "layers": list(listing.layers),
         "snapshots": list(listing.snapshots),
+        "carving": listing.carving,
         "counts": counts(tally, listing.archives),
         "matches_by_category": dict(sorted(tally.by_category.items())),
         "matches_by_hashset": dict(sorted(tally.by_set.items())),
@@ -199,6 +202,8 @@ def scan_device(
                     order = picture_order(records.picture_named) if settings.pictures_first else None
                     work.share(records.same_streams())
                     stopped = read_all(work, order, media)
+                if not stopped and media is not None:
+                    stopped = _carve(evidence, listing, settings, progress)
             verification = _verification(evidence, media, settings)
             if media is not None:
                 listing.errors.extend(_locate_damage(evidence, verification))
@@ -236,6 +241,27 @@ def scan_device(
     return target, summary
 
 
+def _carve(evidence: Evidence, listing: Listing, settings: ScanSettings, progress: ProgressFn | None) -> bool:
+    """Carve the device once every listed stream is read and matched (``read_all`` waited for the workers), so
+    that carved items are compared with every allocated picture; True when --first-hit stopped the scan."""
+    if not settings.carve:
+        listing.carving = {"enabled": False}
+        return False
+
+    def finish(record: FileRecord) -> bool:
+        stop = _finish_record(listing, -1, record, settings, progress)
+        assert listing.store is not None
+        listing.store.add(record)
+        return stop
+
+    carving, stopped = carve_device(evidence, listing, len(listing.records), finish)
+    listing.carving = {"enabled": True, **carving.describe()}
+    if carving.stats.limit:
+        listing.limits.append({"volume": None, "fs": None, "limit": "carving", "value": None, "count": 1,
+                               "effect": carving.stats.limit})
+    return stopped
+
+
 def _read_listed(work: Reading, records: PendingRecords) -> bool:
     """Records whose content the listing already read (a compressed tar is digested as it is walked): matched
     and expanded now, never read again. True when --first-hit stopped the scan."""
@@ -256,6 +282,11 @@ def _finish_record(
     """Match a record just read and report progress; True stops the scan (--first-hit)."""
     if settings.hashsets is not None and (record.locator is not None or record.sha256 is not None):
         settings.hashsets.match(record)
+    if record.md5 and record.origin != "carved" and (record.is_picture or record.is_video):
+        state = "allocated" if record.allocated else "deleted"
+        known = listing.allocated_media.get(record.md5)
+        if known is None or (state == "allocated" and not known.startswith("allocated")):
+            listing.allocated_media[record.md5] = f"{state} file {record.location or record.path}"
     if progress:
         progress("record", record, record.size if record.locator is not None else 0)
     return settings.first_hit and bool(record.matches)

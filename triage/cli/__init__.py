@@ -92,6 +92,8 @@ def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--no-verify", is_flag=True, help="Do not hash the whole media to verify an E01's stored hash.")
 @click.option("--first-hit", is_flag=True, help="Stop at the first alert match and report it (on-scene check).")
 @click.option("--pictures-first", is_flag=True, help="Read likely pictures (by extension) before other files.")
+@click.option("--no-carve", is_flag=True,
+              help="Do not carve pictures and videos from unallocated space and the space outside partitions.")
 @click.option("--password", "passwords", multiple=True, metavar="TEXT",
               help="Password tried on every encrypted volume (BitLocker, LUKS, FileVault, APFS); repeatable.")
 @click.option("--recovery-key", "recovery_keys", multiple=True, metavar="KEY",
@@ -101,7 +103,7 @@ def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int, phash_threshold: int,
          pdq_quality: int, out: Path, jobs: int, no_verify: bool, first_hit: bool, pictures_first: bool,
-         passwords: tuple[str, ...], recovery_keys: tuple[str, ...], startup_keys: tuple[Path, ...],
+         no_carve: bool, passwords: tuple[str, ...], recovery_keys: tuple[str, ...], startup_keys: tuple[Path, ...],
          debug: bool) -> None:
     """Scan device images (IMAGE is the first file of a set: x.E01, x.001, x.vmdk…)."""
 
@@ -123,7 +125,7 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
         if first_hit and sets is None:
             raise UsageError("--first-hit needs at least one hash set (-H)")
         settings = ScanSettings(hashsets=sets, jobs=n_jobs, verify=not no_verify,
-                                first_hit=first_hit, pictures_first=pictures_first,
+                                first_hit=first_hit, pictures_first=pictures_first, carve=not no_carve,
                                 command=["triage", *masked_command(sys.argv[1:])])
         worst = EXIT_OK
         for number, image in enumerate(images):

@@ -116,8 +116,8 @@ def expand_record(record: FileRecord, fs: Any = None, limits: Limits | None = No
         member.location = CHAIN_SEPARATOR.join([base, *(link.lstrip("/") for link in child.chain)])
         out.children.append(member)
         if member.embedded:  # a member picture's EXIF thumbnail, right after it
-            out.children.extend(adopt(member, member.embedded))
-            member.embedded = None
+            inner, member.embedded = member.embedded, None
+            out.children.extend(adopt(member, inner))
     out.errors.extend(parent.errors)
     return out
 

@@ -30,8 +30,12 @@ def map_runs(parent: list[tuple[int, int, int]] | None, offset: int, length: int
 
 
 def adopt(record: FileRecord, children: list[FileRecord], first: int = 1) -> list[FileRecord]:
-    """Place ``children`` under ``record``: ids ``<id>.<n>``, parent, volume, file system, location, media runs."""
+    """Place ``children`` under ``record``: ids ``<id>.<n>``, parent, volume, file system, location, media runs.
+
+    A child's own embedded pictures (the EXIF thumbnail of a cached or carved picture) follow it, placed under it.
+    """
     base = record.location or record.path
+    out: list[FileRecord] = []
     for number, child in enumerate(children, start=first):
         child.id = f"{record.id}.{number}"
         child.parent = record.id
@@ -40,4 +44,8 @@ def adopt(record: FileRecord, children: list[FileRecord], first: int = 1) -> lis
         if child.byte_runs is not None:
             _, offset, length = child.byte_runs[0]
             child.byte_runs = map_runs(record.byte_runs, offset, length)
-    return children
+        out.append(child)
+        if child.embedded:
+            inner, child.embedded = child.embedded, None
+            out.extend(adopt(child, inner))
+    return out

@@ -44,6 +44,9 @@ class Listing:
     layers: list[dict[str, Any]] = field(default_factory=list)  # volume managers (LVM2) and what they hold
     snapshots: list[dict[str, Any]] = field(default_factory=list)  # volume shadow copies
     store: RecordStore | None = None  # finished records (files.jsonl lines) and the summary's counts
+    layout: Any = None  # the partition table (``VolumeLayout``) of a device; carving looks outside it
+    allocated_media: dict[str, str] = field(default_factory=dict)  # md5 -> "allocated|deleted file <location>"
+    carving: dict[str, Any] | None = None  # the summary's ``carving`` (None: not reached, e.g. an extraction)
 
     @classmethod
     def spilled(cls, store: RecordStore) -> Listing:
@@ -99,7 +102,7 @@ def list_device(evidence: Evidence, listing: Listing | None = None, listed: List
     """
     listing = listing if listing is not None else Listing([], [], [])
     device = Device(listing, listed or listing.add)
-    layout = find_volumes(evidence)
+    layout = listing.layout = find_volumes(evidence)
     queue: deque[Pending] = deque()
     for slot in layout.slots:
         info = slot.describe()

@@ -22,6 +22,7 @@ Decisions an examiner needs:
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class CarveLimits:
 
     block: int = CARVE_BLOCK
     max_items: int = CARVE_MAX_ITEMS
+    max_bytes: int | None = None  # bytes searched before carving stops (a sparse container's never-stored space)
+    deadline: float | None = None  # time.monotonic() past which carving stops (the time budget)
     max_size: Mapping[str, int] = field(default_factory=_default_sizes)
     max_pixels: int = MAX_PIXELS
 
@@ -179,6 +182,15 @@ def _check(src: _Range, start: int, signature: str, limits: CarveLimits) -> tupl
     return (Check(reason=problem), None) if problem else (check, data)
 
 
+def _stop(limits: CarveLimits, stats: CarveStats, pos: int) -> str | None:
+    """Why carving stops before the block at ``pos`` (a budget reached), else None."""
+    if limits.max_bytes is not None and stats.scanned >= limits.max_bytes:
+        return f"carving stopped at media offset {pos}: {limits.max_bytes} bytes searched (byte budget)"
+    if limits.deadline is not None and time.monotonic() > limits.deadline:
+        return f"carving stopped at media offset {pos}: time budget reached"
+    return None
+
+
 def carve(read: Callable[[int, int], bytes], ranges: Iterable[tuple[int, int]],
           limits: CarveLimits | None = None, stats: CarveStats | None = None) -> Iterator[Carved]:
     """Yield the contiguous pictures and videos found in ``ranges`` ((media offset, length), increasing order).
@@ -195,6 +207,10 @@ def carve(read: Callable[[int, int], bytes], ranges: Iterable[tuple[int, int]],
         skip_to = start  # end of the last kept item: headers before it are inside it
         pos = start
         while pos < end:
+            stop = _stop(limits, stats, pos)
+            if stop:
+                stats.limit = stop
+                return
             hi = min(pos + limits.block, end)
             want = min(end, hi + max(AHEAD, _LOOKAHEAD)) - pos
             try:
