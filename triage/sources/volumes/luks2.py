@@ -142,6 +142,7 @@ class Luks2Volume:
         self.meta: Metadata | None = None
         self._slots: list[Keyslot] = []
         self.skipped: list[str] = []
+        self.short = ""
         self._size = 0
         self._password: bytes | None = None
         self._cipher: SectorCipher | None = None
@@ -161,6 +162,8 @@ class Luks2Volume:
         size = available if segment.size is None else min(segment.size, available)
         self._size = size - size % segment.sector_size
         self._slots, self.skipped = usable(meta, volume)
+        if segment.size is not None and segment.size > available:
+            self.short = f"data segment cut short: {available:,} of its {segment.size:,} bytes present"
         if not self._slots:
             raise VolumeError("; ".join(self.skipped) or "LUKS2 volume has no keyslot")
 
@@ -174,8 +177,8 @@ class Luks2Volume:
                                  "kdf": ", ".join(sorted({slot.kdf for slot in self._slots}))}
         if copy.label:
             facts["label"] = copy.label
-        if self.skipped:
-            facts["errors"] = list(self.skipped)
+        if self.skipped or self.short:
+            facts["errors"] = [*self.skipped, *([self.short] if self.short else [])]
         return facts
 
     def _read(self, offset: int, size: int) -> bytes:

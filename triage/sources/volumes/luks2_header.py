@@ -38,6 +38,7 @@ SECTOR = 512
 SECTOR_SIZES = (512, 1024, 2048, 4096)
 MAX_STRIPES = 4000  # the only value cryptsetup writes
 MAX_KEY = 128  # bytes of a volume or area key (AES-XTS-256 needs 64)
+MISSING = "missing (no magic)"
 
 Read = Callable[[int, int], bytes]
 
@@ -134,7 +135,7 @@ def choose_copy(read: Read, size: int) -> tuple[Copy, str | None]:
     secondary, why_secondary = None, "not found"
     for offset in [primary.hdr_size] if primary else [o for o in HEADER_SIZES if o + BINARY <= size]:
         secondary, why = _copy(read, size, offset, MAGIC_SECONDARY)
-        if why != "no header":
+        if why != MISSING:
             why_secondary = why
             break
     if primary and secondary:
@@ -150,22 +151,22 @@ def _copy(read: Read, size: int, offset: int, magic: bytes) -> tuple[Copy | None
     """One header copy at ``offset``, or None and why not."""
     head = read(offset, BINARY) if offset + BINARY <= size else b""
     if len(head) < BINARY:
-        return None, f"cut short at {offset}"
+        return None, "cut short"
     if head[:6] != magic:
-        return None, "no header"
+        return None, MISSING
     version, hdr_size, seqid = struct.unpack(">HQQ", head[6:24])
     if version != 2:
         return None, f"version {version}"
     if hdr_size not in HEADER_SIZES or hdr_size > LUKS2_MAX_HEADER:
-        return None, f"size {hdr_size} not a LUKS2 header size"
+        return None, f"size {hdr_size} invalid"
     if struct.unpack(">Q", head[256:264])[0] != offset:
-        return None, f"offset field wrong at {offset}"
+        return None, "offset field wrong"
     algorithm = head[72:104].split(b"\0", 1)[0].decode("ascii", "replace")
     if algorithm not in ("sha256", "sha1", "sha512"):
         return None, f"checksum algorithm {algorithm!r} unknown"
     whole = read(offset, hdr_size) if offset + hdr_size <= size else b""
     if len(whole) < hdr_size:
-        return None, f"cut short at {offset}"
+        return None, "cut short"
     blank = whole[:CSUM.start] + bytes(64) + whole[CSUM.stop :]
     digest = hashlib.new(algorithm, blank).digest()
     if head[CSUM][: len(digest)] != digest:
@@ -188,7 +189,9 @@ def _segment(meta: dict[str, Any]) -> Segment:
         raise VolumeError(f"LUKS2 requirement {', '.join(map(str, mandatory))} not supported "
                           "(a reencryption under way?)")
     segments = _obj(meta.get("segments", {}))
-    if len(segments) != 1:
+    if not segments:
+        raise VolumeError("LUKS2 metadata lists no data segment")
+    if len(segments) > 1:
         raise VolumeError(f"LUKS2 with {len(segments)} data segments not supported (a reencryption under way?)")
     key, value = next(iter(segments.items()))
     value = _obj(value)
@@ -255,7 +258,7 @@ def _keyslot(key: str, value: Any, meta: dict[str, Any], segment: str, digests: 
     if memory > LUKS2_ARGON2_MAX_MEMORY:
         raise ValueError(f"argon2 memory {_kib(memory)} above the limit ({_kib(LUKS2_ARGON2_MAX_MEMORY)})")
     if passes > LUKS2_ARGON2_MAX_TIME or lanes > LUKS2_ARGON2_MAX_LANES or memory * passes > LUKS2_ARGON2_MAX_WORK:
-        raise ValueError(f"argon2 cost ({passes} passes of {_kib(memory)}, {lanes} lanes) above the limit")
+        raise ValueError(f"argon2 cost above the limit ({passes} passes over {_kib(memory)} in {lanes} lanes)")
     if passes < 1 or lanes < 1 or memory < 8 * lanes:
         raise ValueError(f"argon2 parameters invalid ({passes} passes, {memory} KiB, {lanes} lanes)")
     return Keyslot(key, key_size, kind, "", passes, memory, lanes, salt, _hash(af["hash"]), stripes, area_offset,
@@ -293,7 +296,10 @@ def _int(value: Any, name: str) -> int:
     """A JSON number or, as LUKS2 writes 64-bit values, a decimal string; never negative."""
     if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, str) and len(value) > 20):
         raise ValueError(f"{name} malformed")
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name} malformed") from None
     if number < 0:
         raise ValueError(f"{name} negative")
     return number
