@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import struct
 from typing import Any
 
+import numpy as np
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf import argon2
@@ -40,7 +40,7 @@ class SectorCipher:
         _cipher, self.mode, iv = spec.split("-", 2)
         self.key, self.sector_size, self.iv_tweak = key, sector_size, iv_tweak
         self.iv = iv.split(":", 1)[0]
-        self._essiv = None
+        self._essiv: Any = None
         if self.iv == "essiv":
             salt = hashlib.new(iv.split(":", 1)[1], key).digest()
             self._essiv = Cipher(algorithms.AES(salt), modes.ECB()).encryptor()
@@ -65,22 +65,71 @@ class SectorCipher:
             return f"cipher {spec} with a {8 * key_size}-bit key not supported"
         return None
 
-    def _iv(self, sector: int) -> bytes:
-        number = self.iv_tweak + sector * (self.sector_size // SECTOR)
-        block = struct.pack("<Q", number & (0xFFFFFFFF if self.iv == "plain" else 0xFFFFFFFFFFFFFFFF)) + bytes(8)
-        return self._essiv.update(block) if self._essiv is not None else block
+    def _ivs(self, first: int, count: int) -> bytes:
+        """The IVs of ``count`` sectors from sector ``first``: dm-crypt's 512-byte sector numbers, little-endian."""
+        mask = np.uint64(0xFFFFFFFF if self.iv == "plain" else 0xFFFFFFFFFFFFFFFF)
+        step = self.sector_size // SECTOR
+        start = np.uint64((self.iv_tweak + first * step) & 0xFFFFFFFFFFFFFFFF)
+        blocks = np.zeros((count, 2), dtype="<u8")
+        blocks[:, 0] = (np.arange(count, dtype=np.uint64) * np.uint64(step) + start) & mask
+        raw = blocks.tobytes()
+        return self._essiv.update(raw) if self._essiv is not None else raw
 
     def decrypt(self, data: bytes, first: int) -> bytes:
-        """Decrypt whole sectors; ``first`` is the number of data's first sector (sector_size units)."""
-        size = self.sector_size
-        view = memoryview(data)
-        out = bytearray(len(data) - len(data) % size)
-        xts = self.mode == "xts"
-        for i in range(len(out) // size):
-            mode = modes.XTS(self._iv(first + i)) if xts else modes.CBC(self._iv(first + i))
-            decryptor = Cipher(algorithms.AES(self.key), mode).decryptor()
-            out[i * size : (i + 1) * size] = decryptor.update(view[i * size : (i + 1) * size])
-        return bytes(out)
+        """Decrypt whole sectors; ``first`` is the number of data's first sector (sector_size units).
+
+        Why numpy: one AES-ECB call over the whole buffer, with the XTS tweaks or the CBC chaining done as array
+        XORs, runs several times faster than one cipher object per sector.
+        """
+        count = len(data) // self.sector_size
+        if count == 0:
+            return b""
+        blocks = self.sector_size // 16
+        cipher = np.frombuffer(data, dtype=np.uint8, count=count * self.sector_size).reshape(count, blocks, 16)
+        ivs = self._ivs(first, count)
+        if self.mode == "cbc":
+            plain = _ecb(self.key, cipher.tobytes(), encrypt=False).reshape(count, blocks, 16)
+            chain = np.empty_like(cipher)
+            chain[:, 0] = np.frombuffer(ivs, dtype=np.uint8).reshape(count, 16)
+            chain[:, 1:] = cipher[:, :-1]
+            return (plain ^ chain).tobytes()
+        half = len(self.key) // 2
+        tweaks = _xts_tweaks(_ecb(self.key[half:], ivs, encrypt=True).view("<u8").reshape(count, 2), blocks)
+        plain = _ecb(self.key[:half], (cipher ^ tweaks).tobytes(), encrypt=False).reshape(count, blocks, 16)
+        return (plain ^ tweaks).tobytes()
+
+
+def _ecb(key: bytes, data: bytes, *, encrypt: bool) -> np.ndarray:
+    cipher = Cipher(algorithms.AES(key), modes.ECB())
+    worker = cipher.encryptor() if encrypt else cipher.decryptor()
+    return np.frombuffer(worker.update(data), dtype=np.uint8)
+
+
+def _xts_tweaks(first: np.ndarray, blocks: int) -> np.ndarray:
+    """Each sector's XTS tweak for each of its 16-byte blocks: the encrypted IV times x^j in GF(2^128) (IEEE 1619,
+    little-endian). Blocks j+s are made from blocks j at once (times x^s, s up to 32), so a 4096-byte sector
+    takes a dozen array steps, not 256."""
+    tweaks = np.empty((len(first), blocks, 2), dtype="<u8")
+    tweaks[:, 0] = first
+    filled = 1
+    while filled < blocks:
+        step = min(filled, 32)
+        count = min(step, blocks - filled)
+        tweaks[:, filled : filled + count] = _times_x(tweaks[:, filled - step : filled - step + count], step)
+        filled += count
+    return tweaks.view(np.uint8).reshape(len(first), blocks, 16)
+
+
+def _times_x(values: np.ndarray, power: int) -> np.ndarray:
+    """``values`` (…, [low, high] 64-bit halves) times x^power, 1 <= power <= 32: the bits shifted out of the top
+    fold back in as x^128 = x^7 + x^2 + x + 1 (0x87), staying below bit 39."""
+    low, high = values[..., 0], values[..., 1]
+    shift, back = np.uint64(power), np.uint64(64 - power)
+    out = high >> back
+    result = np.empty_like(values)
+    result[..., 1] = (high << shift) | (low >> back)
+    result[..., 0] = (low << shift) ^ out ^ (out << np.uint64(1)) ^ (out << np.uint64(2)) ^ (out << np.uint64(7))
+    return result
 
 
 def area_key(slot: Keyslot, password: bytes) -> bytes:
