@@ -158,6 +158,22 @@ def test_damaged_primary_opened_from_secondary(tmp_path: Path, damage: Any, why:
     assert md5s(tmp_path / "out", image) == usb_md5s()
 
 
+def test_file_system_over_an_old_luks2_is_not_taken_for_it(tmp_path: Path) -> None:
+    """A FAT boot sector over the first 4 KiB (as a format over an old LUKS2 volume leaves it): the surviving
+    secondary header does not make it LUKS2; only a zeroed or still LUKS2-like start does."""
+    image = build(tmp_path)
+    with open(image, "r+b") as fh:
+        fh.write(fixture_image("usb.raw").read_bytes()[:4096])
+
+    class Media:
+        reader = SegmentedFileReader([image])
+
+    assert not Luks().detect(Media(), 0, Media.reader.size)
+    with open(image, "r+b") as fh:
+        fh.write(bytes(4096))
+    assert Luks().detect(Media(), 0, Media.reader.size)
+
+
 @pytest.mark.parametrize("keep,how", [
     (8192, "locked: LUKS2 header damaged: primary cut short, secondary not found"),
     (24576, "locked: LUKS2 data segment at 1048576 past the end of the volume (24576 bytes): truncated?"),

@@ -31,7 +31,14 @@ SCHEME_2 = Scheme(name="LUKS", kind="luks2", new=Luks2Volume, setters={"password
 
 
 def _secondary(media: Any, offset: int, size: int) -> bool:
-    """A LUKS2 volume whose first header is gone still has its secondary copy at one of the header sizes."""
+    """A LUKS2 volume whose first header is gone still has its secondary copy at one of the header sizes.
+
+    Only when the first 4 KiB are zeros or still a damaged LUKS2 header: a file system made over an old LUKS2
+    volume can leave the old secondary header behind, and that file system is what the volume holds now.
+    """
+    head = media.reader.read(offset, 4096)
+    if any(head) and not (head[6:8] == b"\0\2" and head[72:79] == b"sha256\0"):
+        return False
     for at in HEADER_SIZES:
         if at + 8 > size:
             break
