@@ -98,3 +98,13 @@ def carve_time_budget() -> float:
     except ValueError:
         return CARVE_TIME_BUDGET
     return value if value >= 0 else CARVE_TIME_BUDGET
+
+# LUKS2 (triage.sources.volumes.luks2): a header's claims are bounded before any work is done on them. The limits
+# are cryptsetup's own (it formats no more than 4 GiB of Argon2 memory and headers of at most 4 MiB); a larger
+# claim comes from a damaged or hostile header and the volume is named locked with the reason.
+LUKS2_MAX_HEADER = 4 << 20  # bytes of one header copy (binary header + JSON area): the specification's largest
+LUKS2_ARGON2_MAX_MEMORY = 4 << 20  # KiB (4 GiB) of Argon2 memory a keyslot may claim
+LUKS2_ARGON2_MAX_TIME = 1000  # Argon2 passes a keyslot may claim (few with large memory, more with small)
+LUKS2_ARGON2_MAX_LANES = 16  # Argon2 parallel lanes (cryptsetup's default is at most 4)
+LUKS2_ARGON2_MAX_WORK = 64 << 20  # KiB x passes (64 GiB-passes, ~90 s on one core here): one password try's cost
+LUKS2_PBKDF2_MAX_ITERATIONS = 10_000_000  # PBKDF2 rounds of a keyslot or digest (~5 s SHA-256, ~11 s SHA-512 here)

@@ -1,6 +1,6 @@
-"""Headerless encryption (and a LUKS2 container, named though not opened): a volume or a large file that is
-near-random everywhere and unrecognised is flagged
+"""Headerless encryption: a volume or a large file that is near-random everywhere and unrecognised is flagged
 "possibly encrypted container" (threshold in triage/defaults.py), never decrypted. Inputs: fixtures/make_layers.py.
+LUKS2, named here while it could not be opened, is opened now: tests/sources/volumes/test_luks2.py.
 """
 
 from __future__ import annotations
@@ -66,24 +66,3 @@ def test_small_random_file_is_not_judged(tmp_path: Path) -> None:
         pytest.skip("../shared/realdata/bogus.001 not present")
     proc = triage("scan", BOGUS, "-o", tmp_path / "out", "-j", "1")
     assert proc.returncode == 3 and "not a disk image" in proc.stderr
-
-
-def test_luks2_is_named_locked_not_dropped(tmp_path: Path) -> None:
-    """A LUKS2 container (cryptsetup luksFormat --type luks2) holding the usb.raw FAT volume, encrypted with the
-    volume key cryptsetup dumps. libluksde (20260902) refuses LUKS2 headers ("invalid master key size value out
-    of bounds"), so the volume is named LUKS2, locked, with the reason: never "nothing here". When LUKS2 is
-    supported this fixture's FAT must list usb.raw's files.
-    """
-    from fixtures.make_layers import luks2_with_volume
-    from tests.conftest import fixture_image
-
-    try:
-        image = luks2_with_volume(tmp_path / "luks2.img", fixture_image("usb.raw").read_bytes(), "luks2-Fixture")
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot build LUKS2 here: {exc}")
-    proc = triage("scan", image, "-o", tmp_path / "out", "--password", "luks2-Fixture", "-j", "1")
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads((tmp_path / "out" / "luks2" / "summary.json").read_text(encoding="utf-8"))
-    (entry,) = summary["encryption"]
-    assert entry["scheme"] == "LUKS2" and entry["unlocked"] is False and "not supported" in entry["how"]
-    assert "LOCKED" in proc.stderr

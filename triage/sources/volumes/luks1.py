@@ -52,14 +52,14 @@ def master_key(header: Luks1Header, read: Any, passphrase: bytes) -> bytes | Non
         size = header.key_bytes * stripes
         encrypted = read(material * SECTOR, -(-size // SECTOR) * SECTOR)
         split = decrypt(header, slot_key, encrypted, 0)[:size]
-        candidate = _af_merge(split, header.key_bytes, stripes, header.hash)
+        candidate = af_merge(split, header.key_bytes, stripes, header.hash)
         check = hashlib.pbkdf2_hmac(header.hash, candidate, header.digest_salt, header.digest_iterations, 20)
         if check == header.digest:
             return candidate
     return None
 
 
-def _af_merge(data: bytes, key_bytes: int, stripes: int, hash_name: str) -> bytes:
+def af_merge(data: bytes, key_bytes: int, stripes: int, hash_name: str) -> bytes:
     """LUKS's anti-forensic merge: XOR each stripe into the running value and diffuse it, the last one undiffused."""
     merged = bytes(key_bytes)
     for stripe in range(stripes - 1):
