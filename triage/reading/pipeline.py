@@ -51,6 +51,7 @@ def read_content(record: FileRecord, fs: FileSystem) -> None:
 
 def apply_perceptual(record: FileRecord, result: PerceptualResult) -> None:
     record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
+    record.pdq_dihedral = result.pdq_dihedral
     if result.error:
         record.errors.append(f"picture: {result.error}")
 
@@ -60,7 +61,7 @@ def perceive(data: bytes, mime: str | None) -> PerceptualResult:
     return perceptual_hashes(data, mime=mime)
 
 
-CONTENT_FIELDS = ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash")
+CONTENT_FIELDS = ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash", "pdq_dihedral")
 
 def read_batch(batch: list[FileRecord]) -> list[tuple[Any, ...]]:
     """Worker entry point: read every stream of the batch with this process's handles.

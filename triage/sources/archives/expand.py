@@ -302,6 +302,7 @@ def _read(run: _Run, frame: _Frame, stack: list[_Frame], member: Member, record:
     if keep is not None and run.keep_pictures and is_picture_type(record.type):
         result = perceptual_hashes(b"".join(keep), mime=record.type)
         record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
+        record.pdq_dihedral = result.pdq_dihedral
         if result.error:
             record.errors.append(f"picture: {result.error}")
     return spool, mime
