@@ -187,18 +187,19 @@ class HashSets:
             "sha1": _decode(sha1, "sha1"),
             "sha256": _decode(sha256, "sha256"),
         }
-        # (algorithm, hash, threshold, transform): the picture as stored first, so that it wins ties
-        perceptual: list[tuple[str, bytes, int, str | None]] = []
+        # algorithm -> (threshold, [(hash, transform)]): the picture as stored first, so that it wins ties
+        perceptual: dict[str, tuple[int, list[tuple[bytes, str | None]]]] = {}
         pdq_bytes = _decode(pdq, "pdq")
         if pdq_bytes is not None and pdq_quality is not None and pdq_quality >= self.pdq_min_quality:
-            perceptual.append(("pdq", pdq_bytes, self.pdq_threshold, None))
+            queries: list[tuple[bytes, str | None]] = [(pdq_bytes, None)]
             for variant, value in zip(VARIANTS, pdq_dihedral or (), strict=False):
                 variant_bytes = _decode(value, "pdq")
-                if variant_bytes is not None and variant_bytes != pdq_bytes:
-                    perceptual.append(("pdq", variant_bytes, self.pdq_threshold, TRANSFORMS[variant]))
+                if variant_bytes is not None and variant_bytes not in {query for query, _ in queries}:
+                    queries.append((variant_bytes, TRANSFORMS[variant]))
+            perceptual["pdq"] = (self.pdq_threshold, queries)
         phash_bytes = _decode(phash, "phash")
         if phash_bytes is not None:
-            perceptual.append(("phash", phash_bytes, self.phash_threshold, None))
+            perceptual["phash"] = (self.phash_threshold, [(phash_bytes, None)])
         known = False
         matches: list[dict[str, Any]] = []
         for loaded in self.sets:
@@ -213,26 +214,27 @@ class HashSets:
                 known = known or bool(hits)
                 continue
             exact_tags = {tag for _alg, tag in hits}
-            for alg, value, threshold, transform in perceptual:
+            for alg, (threshold, queries) in perceptual.items():
                 p_index = loaded.compiled.perceptual.get(alg)
                 if p_index is None:
                     continue
-                rows, distances = p_index.search(value, threshold)
-                for row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
-                    tag = int(p_index.tags[row])
-                    if tag not in exact_tags and distance < hits.get((alg, tag), distance + 1):
-                        hits[(alg, tag)] = distance
-                        if transform is None:
-                            transforms.pop((alg, tag), None)
-                        else:
-                            transforms[(alg, tag)] = transform
+                found = p_index.search_many([query for query, _ in queries], threshold)
+                for (_, transform), (rows, distances) in zip(queries, found, strict=True):
+                    for row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
+                        tag = int(p_index.tags[row])
+                        if tag not in exact_tags and distance < hits.get((alg, tag), distance + 1):
+                            hits[(alg, tag)] = distance
+                            if transform is None:
+                                transforms.pop((alg, tag), None)
+                            else:
+                                transforms[(alg, tag)] = transform
             for (alg, tag), distance in hits.items():
                 category, label = loaded.compiled.tags[tag]
-                found = {"hashset": loaded.name, "algorithm": alg, "distance": distance, "category": category,
+                match = {"hashset": loaded.name, "algorithm": alg, "distance": distance, "category": category,
                          "label": label}
                 if (alg, tag) in transforms:
-                    found["transform"] = transforms[(alg, tag)]
-                matches.append(found)
+                    match["transform"] = transforms[(alg, tag)]
+                matches.append(match)
         matches.sort(key=match_sort_key)
         return known, matches
 
