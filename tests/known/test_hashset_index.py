@@ -203,3 +203,25 @@ def test_verify_finds_tampered_and_missing_indexes(write: Write, cache_dir: Path
     shutil.rmtree(compiled.directory)
     result = cli_support.verify([str(source)], cache_dir)[0]
     assert not result["ok"] and "no compiled index" in result["problems"][0]
+
+
+def test_a_cache_compiled_before_the_offsets_table_still_matches_and_verifies(
+    write: Write, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PDQ offsets table (issue 15, eight lookups per picture) is optional: older caches keep working."""
+    from triage.known import perceptual_index
+
+    rng = np.random.default_rng(3)
+    pdqs = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(50)]
+    source = write("p.csv", "pdq,category\n" + "".join(f"{p},1\n" for p in pdqs))
+    monkeypatch.setattr(perceptual_index, "OFFSETS_FROM", 10**9)  # as compiled before: no table
+    old, _ = load_or_compile(source, cache_dir)
+    assert old.perceptual["pdq"].mih_offsets is None
+    monkeypatch.setattr(perceptual_index, "OFFSETS_FROM", 1)  # today's code would write one for this set
+    verified = cli_support.verify([str(source)], cache_dir)[0]
+    assert verified["ok"], verified["problems"]
+    sets = HashSets.load([str(source)], cache_dir)
+    assert sets.lookup(pdq=pdqs[7], pdq_quality=90)[1][0]["distance"] == 0
+    fresh, _ = load_or_compile(source, cache_dir, force=True)
+    assert fresh.perceptual["pdq"].mih_offsets is not None
+    assert cli_support.verify([str(source)], cache_dir)[0]["ok"]

@@ -85,3 +85,48 @@ def test_wrong_query_width_or_empty_index_finds_nothing() -> None:
         **build_perceptual(np.zeros((0, 8), dtype=np.uint8), np.zeros(0, dtype=np.uint32))
     )
     assert len(empty.search(b"\0" * 8, 10)[0]) == 0
+
+
+@pytest.mark.parametrize("offsets", [False, True])
+@pytest.mark.parametrize(("width", "thresholds"), [(32, [0, 15, 16, 31, 32, 47]), (8, [0, 4, 10, 12])],
+                         ids=["pdq", "phash"])
+def test_search_many_equals_one_search_per_query_and_brute_force(
+    width: int, thresholds: list[int], offsets: bool
+) -> None:
+    """A picture's eight PDQ variants go in one call; with or without the offsets table the answer is exact."""
+    rng = np.random.default_rng(width + offsets)
+    base = rng.integers(0, 256, (3000, width), dtype=np.uint8)
+    queries = [base[int(rng.integers(0, len(base)))] for _ in range(4)]
+    planted = [flip(q, int(d), rng) for q in queries for d in rng.integers(0, 3 * width, 8)]
+    hashes = np.concatenate([base, np.array(planted)])
+    built = build_perceptual(hashes, np.zeros(len(hashes), dtype=np.uint32), offsets=offsets)
+    assert ("mih_offsets" in built) is offsets
+    index = PerceptualIndex(**built)
+    queries += [rng.integers(0, 256, width, dtype=np.uint8), queries[0]]  # a stranger and a repeat
+    as_bytes = [q.tobytes() for q in queries]
+    for threshold in thresholds:
+        for strategy in ("mih", "linear", "auto"):
+            many = index.search_many([*as_bytes[:2], b"short", *as_bytes[2:]], threshold, strategy)
+            assert len(many[2][0]) == 0  # a query of the wrong width finds nothing, the others are unaffected
+            del many[2]
+            for query, (rows, distances) in zip(queries, many, strict=True):
+                assert rows.tolist() == sorted(rows.tolist())
+                got = {bytes(index.hashes[r]): int(d) for r, d in zip(rows.tolist(), distances.tolist(), strict=True)}
+                assert got == brute_force(hashes, query, threshold)
+                assert got == found(index, query, threshold, strategy)
+
+
+def test_offsets_table_only_for_large_sets() -> None:
+    """Sets of OFFSETS_FROM entries or more get it (4 MiB for PDQ: no larger than their keys); smaller ones don't."""
+    from triage.known.perceptual_index import OFFSETS_FROM
+
+    small = build_perceptual(np.zeros((5, 32), dtype=np.uint8), np.zeros(5, dtype=np.uint32))
+    assert "mih_offsets" not in small
+    rng = np.random.default_rng(1)
+    large = build_perceptual(rng.integers(0, 256, (OFFSETS_FROM, 8), dtype=np.uint8),
+                             np.zeros(OFFSETS_FROM, dtype=np.uint32))
+    table = large["mih_offsets"]
+    assert len(table) == (4 << 16) + 1 and table[-1] == len(large["mih_keys"])
+    keys = large["mih_keys"]
+    for key in (0, 1, 12345, (3 << 16) | 65535):
+        assert (table[key], table[key + 1]) == (np.searchsorted(keys, key), np.searchsorted(keys, key, "right"))

@@ -91,3 +91,12 @@ def test_matched_csv_only_hits() -> None:
 
 def test_empty() -> None:
     assert rows(render_csv([])) == []
+
+
+def test_a_match_through_a_rotated_or_mirrored_variant_shows_its_transform() -> None:
+    """Issue 15 part 4: ``set:category:algorithm:distance:transform``; identity matches keep four fields."""
+    from triage.report.common import match_text
+
+    plain = {"hashset": "s", "algorithm": "pdq", "distance": 4, "category": 1, "label": None}
+    assert match_text(plain) == "s:1:pdq:4"
+    assert match_text({**plain, "transform": "flip-horizontal"}) == "s:1:pdq:4:flip-horizontal"

@@ -124,7 +124,7 @@ def test_byte_runs_point_at_each_streams_content(tmp_path: Path) -> None:
         content = b"".join(media[int(r.get("img_offset")):int(r.get("img_offset")) + int(r.get("len"))] for r in runs)
         assert len(content) == int(obj.findtext("d:filesize", namespaces=NS))
         assert hashlib.md5(content).hexdigest() == md5, obj.findtext("d:filename", namespaces=NS)
-    assert placed == 53  # of 60 streams: 7 are resident, empty or sparse, 3 are carved (tests/golden/laptop.files.jsonl)
+    assert placed == 53  # of 60 streams: 7 resident, empty or sparse; 3 carved (tests/golden/laptop.files.jsonl)
 
 
 @pytest.mark.parametrize("value", ["0", "1048576", "a&b<c>d", 'say "x"', "it's", "both ' and \"", "tab\tnl\ncr\r", ""])

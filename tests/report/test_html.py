@@ -160,3 +160,13 @@ def test_footer_css_string_cannot_break_out() -> None:
     assert "<" not in style and '"; }' not in style
     assert '@bottom-left { content: "Case \\000022 \\00003b  \\00007d  \\00003c /style\\00003e ' in style
     assert page.count("<style>") == 1 and "<script" not in page
+
+
+def test_a_match_transform_is_shown() -> None:
+    """Issue 15 part 4: a mirrored copy's match says so next to its distance."""
+    from tests.report.sample import match, record
+
+    found = {**match("demo-vics", "A", "pdq", 3), "transform": "rotate-90-cw"}
+    records = [record("/turned.jpg", inode=7, matches=[found])]
+    page = render_html(sample_summary(records), records).decode("utf-8")
+    assert "d=3 · rotate-90-cw</div>" in page

@@ -21,7 +21,9 @@ Decisions, with reasons:
 - **EXIF orientation is NOT applied.** The hashes describe the pixels as stored, which is what hash-set
   producers (PDQ reference hasher, imagehash) compute by default; applying a tag that anyone can edit without
   touching the pixels would make the same stored picture hash differently depending on metadata and break
-  exact reproducibility between tools. A rotated copy is a different picture for PDQ anyway.
+  exact reproducibility between tools. Rotated and mirrored copies are caught instead by matching PDQ's eight
+  dihedral variants (``pdq.pdq_dihedral_from_luma``: from mirrored downscales of the one decode, see
+  ``defaults.PDQ_DIHEDRAL_EXACT``).
 - **Alpha is dropped, not composited**: ``convert("RGB")`` is what the common tools do, so we agree with them.
 - **Animated / multi-page** files (GIF, APNG, WebP, TIFF) are hashed on their first frame.
 - **16-bit and float** greyscale is scaled to 8 bits (Pillow's own conversion would clip it to white).
@@ -40,10 +42,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from triage.analysis.pdq import luma_from_rgb, pdq_from_luma
+from triage.analysis.pdq import luma_from_rgb, pdq_dihedral_from_luma
 from triage.analysis.phash import phash as phash_of
 from triage.analysis.typesniff import kind_of
-from triage.defaults import MAX_PIXELS
+from triage.defaults import MAX_PIXELS, PDQ_DIHEDRAL_EXACT
 from triage.errors import one_line
 
 try:  # HEIC/HEIF only where the optional plugin is installed.
@@ -70,6 +72,8 @@ class PerceptualResult:
         error: one-line reason the picture could not be hashed, else None.
         embedded: child records of pictures found inside this one (its EXIF thumbnail), already hashed.
         notes: facts about the picture that are not failures (e.g. why a claimed EXIF thumbnail was not read).
+        pdq_dihedral: the PDQ hashes of the seven rotated and mirrored variants (``pdq.VARIANTS`` order),
+            for matching only: never written to files.jsonl (see ``FileRecord.pdq_dihedral``).
     """
 
     pdq: str | None = None
@@ -78,6 +82,7 @@ class PerceptualResult:
     error: str | None = None
     embedded: tuple[Any, ...] = ()
     notes: tuple[str, ...] = ()
+    pdq_dihedral: tuple[str, ...] | None = None
 
 
 def is_picture_type(mime: str | None) -> bool:
@@ -145,15 +150,15 @@ def perceptual_hashes(
                         img.draft("L", img.size)
                     img.load()
                     luma = np.asarray(img, dtype=np.float32)
-                    pdq, quality = pdq_from_luma(luma, full)
+                    hashes, quality = pdq_dihedral_from_luma(luma, full, PDQ_DIHEDRAL_EXACT)
                     phash = phash_of(img)
-                    return PerceptualResult(pdq=pdq, pdq_quality=quality, phash=phash)
+                    return PerceptualResult(hashes[0], quality, phash, pdq_dihedral=hashes[1:])
                 img.load()
                 rgb = _to_rgb(img)
                 pixels = np.asarray(rgb, dtype=np.uint8)
-                pdq, quality = pdq_from_luma(luma_from_rgb(pixels))
+                hashes, quality = pdq_dihedral_from_luma(luma_from_rgb(pixels), exact=PDQ_DIHEDRAL_EXACT)
                 phash = phash_of(rgb)
-        return PerceptualResult(pdq=pdq, pdq_quality=quality, phash=phash)
+        return PerceptualResult(hashes[0], quality, phash, pdq_dihedral=hashes[1:])
     except Image.DecompressionBombError as exc:
         # Pillow's own (higher) limit fired inside Image.open, before we could read the size.
         found = re.search(r"\((\d+) pixels\)", str(exc))

@@ -151,7 +151,8 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                 m = hit["matches"][0]
                 err.print(f"[bold red]FIRST HIT[/] {terminal_safe(from_json_safe(hit['path']))} — "
                           f"{terminal_safe(m['hashset'])} {terminal_safe(m['algorithm'])} distance {m['distance']} "
-                          f"category {terminal_safe(m['category'])} (scan stopped early)",
+                          + (f"({terminal_safe(m['transform'])}) " if m.get("transform") else "")
+                          + f"category {terminal_safe(m['category'])} (scan stopped early)",
                           soft_wrap=True, highlight=False)
         return worst
 

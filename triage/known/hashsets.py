@@ -6,6 +6,11 @@ Matching rules (what the examiner sees in ``matches``):
   is only used when the file's PDQ quality reaches ``pdq_min_quality`` (flat pictures have meaningless PDQ).
 - One match per (set, algorithm, category, label), with the smallest distance; a file matched by several sets
   keeps every set's matches.
+- PDQ is also matched through the picture's seven rotated and mirrored variants (``pdq_dihedral``), with the
+  same threshold and quality gate: a mirrored copy is ~128 bits from the original, its right variant a few bits.
+  A match through a variant carries ``"transform"`` (how the found picture was made from the known one, e.g.
+  ``"flip-horizontal"``, ``"rotate-90-cw"``: ``pdq.TRANSFORMS``); the smallest distance wins, the picture as
+  stored (no ``transform`` key, the dict as before) on ties. pHash is matched as stored only.
 - Within one set, a perceptual match is left out when an exact match of that set already gives the same
   category and label: an exact copy is not also "similar", and the duplicate would only add noise.
 - Known-good sets (NSRL, or ``known:PATH``) set ``record.known`` and add no match. They are used by exact hash
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from triage.analysis.pdq import TRANSFORMS, VARIANTS
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import HashSetError
 from triage.known.model import EXACT_ALGORITHMS, ROLE_ALERT, ROLE_KNOWN, ROLES, WIDTH, Category
@@ -167,8 +173,11 @@ class HashSets:
         pdq: str | None = None,
         pdq_quality: int | None = None,
         phash: str | None = None,
+        pdq_dihedral: tuple[str, ...] | None = None,
     ) -> tuple[bool, list[dict[str, Any]]]:
         """Match one file's hashes (lower-case hex) against every set.
+
+        ``pdq_dihedral`` holds the PDQ of the seven other dihedral variants (``pdq.VARIANTS`` order).
 
         Returns:
             (known, matches): whether a known-good set holds the file, and the sorted match dicts.
@@ -178,17 +187,24 @@ class HashSets:
             "sha1": _decode(sha1, "sha1"),
             "sha256": _decode(sha256, "sha256"),
         }
-        perceptual: dict[str, tuple[bytes, int]] = {}
+        # algorithm -> (threshold, [(hash, transform)]): the picture as stored first, so that it wins ties
+        perceptual: dict[str, tuple[int, list[tuple[bytes, str | None]]]] = {}
         pdq_bytes = _decode(pdq, "pdq")
         if pdq_bytes is not None and pdq_quality is not None and pdq_quality >= self.pdq_min_quality:
-            perceptual["pdq"] = (pdq_bytes, self.pdq_threshold)
+            queries: list[tuple[bytes, str | None]] = [(pdq_bytes, None)]
+            for variant, value in zip(VARIANTS, pdq_dihedral or (), strict=False):
+                variant_bytes = _decode(value, "pdq")
+                if variant_bytes is not None and variant_bytes not in {query for query, _ in queries}:
+                    queries.append((variant_bytes, TRANSFORMS[variant]))
+            perceptual["pdq"] = (self.pdq_threshold, queries)
         phash_bytes = _decode(phash, "phash")
         if phash_bytes is not None:
-            perceptual["phash"] = (phash_bytes, self.phash_threshold)
+            perceptual["phash"] = (self.phash_threshold, [(phash_bytes, None)])
         known = False
         matches: list[dict[str, Any]] = []
         for loaded in self.sets:
             hits: dict[tuple[str, int], int] = {}
+            transforms: dict[tuple[str, int], str] = {}
             for alg in EXACT_ALGORITHMS:
                 value, index = exact[alg], loaded.compiled.exact.get(alg)
                 if value is not None and index is not None:
@@ -198,26 +214,27 @@ class HashSets:
                 known = known or bool(hits)
                 continue
             exact_tags = {tag for _alg, tag in hits}
-            for alg, (value, threshold) in perceptual.items():
+            for alg, (threshold, queries) in perceptual.items():
                 p_index = loaded.compiled.perceptual.get(alg)
                 if p_index is None:
                     continue
-                rows, distances = p_index.search(value, threshold)
-                for row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
-                    tag = int(p_index.tags[row])
-                    if tag not in exact_tags and distance < hits.get((alg, tag), distance + 1):
-                        hits[(alg, tag)] = distance
+                found = p_index.search_many([query for query, _ in queries], threshold)
+                for (_, transform), (rows, distances) in zip(queries, found, strict=True):
+                    for row, distance in zip(rows.tolist(), distances.tolist(), strict=True):
+                        tag = int(p_index.tags[row])
+                        if tag not in exact_tags and distance < hits.get((alg, tag), distance + 1):
+                            hits[(alg, tag)] = distance
+                            if transform is None:
+                                transforms.pop((alg, tag), None)
+                            else:
+                                transforms[(alg, tag)] = transform
             for (alg, tag), distance in hits.items():
                 category, label = loaded.compiled.tags[tag]
-                matches.append(
-                    {
-                        "hashset": loaded.name,
-                        "algorithm": alg,
-                        "distance": distance,
-                        "category": category,
-                        "label": label,
-                    }
-                )
+                match = {"hashset": loaded.name, "algorithm": alg, "distance": distance, "category": category,
+                         "label": label}
+                if (alg, tag) in transforms:
+                    match["transform"] = transforms[(alg, tag)]
+                matches.append(match)
         matches.sort(key=match_sort_key)
         return known, matches
 
@@ -233,6 +250,7 @@ class HashSets:
             pdq=record.pdq,
             pdq_quality=record.pdq_quality,
             phash=record.phash,
+            pdq_dihedral=record.pdq_dihedral,
         )
         if known:
             record.known = True

@@ -237,7 +237,8 @@ def open_index(directory: Path) -> CompiledSet:
         }
         perceptual = {
             alg: PerceptualIndex(
-                *(arrays[f"{alg}.{part}"] for part in ("hashes", "tags", "mih_keys", "mih_ids"))
+                *(arrays[f"{alg}.{part}"] for part in ("hashes", "tags", "mih_keys", "mih_ids")),
+                arrays.get(f"{alg}.mih_offsets"),  # absent in small sets and in caches compiled before it
             )
             for alg in PERCEPTUAL_ALGORITHMS
             if f"{alg}.hashes" in arrays

@@ -65,7 +65,8 @@ class FileRecord:
     """One data stream of one file (see DESIGN.md, files.jsonl).
 
     ``errors`` are things that went wrong reading this stream (counted in the summary); ``notes`` are facts that
-    explain a missing digest without being a failure (e.g. a deleted name whose inode was reused). Slotted: a
+    explain a missing digest without being a failure (e.g. a deleted name whose inode was reused). ``pdq_dihedral``
+    is transient: it lives until the record is matched and stored, and is not part of files.jsonl. Slotted: a
     device lists every record before reading, and a per-instance dict of 25 fields cost ~1 KB each.
     """
 
@@ -98,6 +99,9 @@ class FileRecord:
     snapshot: int | None = None  # the volume shadow copy (1 = oldest) a record of origin "snapshot" came from
     identifier: str | None = None  # the parent format's key for an embedded picture (thumbcache entry hash, ...)
     embedded: list[FileRecord] | None = None  # pictures found inside while reading (EXIF thumbnail); transient
+    # PDQ of the 7 rotated/mirrored variants (pdq.VARIANTS order), carried from the reader to the matcher
+    # only: 448 hex characters per picture that no report needs, so never in to_json (files.jsonl).
+    pdq_dihedral: tuple[str, ...] | None = None
 
     @property
     def extension(self) -> str:

@@ -52,6 +52,7 @@ def read_content(record: FileRecord, fs: FileSystem) -> None:
 
 def apply_perceptual(record: FileRecord, result: PerceptualResult) -> None:
     record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
+    record.pdq_dihedral = result.pdq_dihedral
     if result.error:
         record.errors.append(f"picture: {result.error}")
     record.notes.extend(note for note in result.notes if note not in record.notes)
@@ -63,7 +64,8 @@ def perceive(data: bytes, mime: str | None) -> PerceptualResult:
     return analyse_picture(data, mime)
 
 
-CONTENT_FIELDS = ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash", "embedded")
+CONTENT_FIELDS = ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash", "pdq_dihedral",
+                  "embedded")
 
 def read_batch(batch: list[FileRecord]) -> list[tuple[Any, ...]]:
     """Worker entry point: read every stream of the batch with this process's handles.

@@ -179,16 +179,20 @@ def category_text(value: Any) -> str:
 
 
 def match_text(match: dict[str, Any]) -> str:
-    """One match as ``set:category:algorithm:distance`` (CSV column, compact and sortable)."""
+    """One match as ``set:category:algorithm:distance`` (CSV column, compact and sortable).
+
+    A match through a rotated or mirrored variant adds ``:transform`` (``set:1:pdq:4:flip-horizontal``).
+    """
     distance = match.get("distance")
-    return ":".join(
-        [
-            str(match.get("hashset") or ""),
-            category_text(match.get("category")),
-            str(match.get("algorithm") or ""),
-            "" if distance is None else str(distance),
-        ]
-    )
+    parts = [
+        str(match.get("hashset") or ""),
+        category_text(match.get("category")),
+        str(match.get("algorithm") or ""),
+        "" if distance is None else str(distance),
+    ]
+    if match.get("transform"):
+        parts.append(str(match["transform"]))
+    return ":".join(parts)
 
 
 WHERE_TEXT = {

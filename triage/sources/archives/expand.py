@@ -303,6 +303,7 @@ def _read(run: _Run, frame: _Frame, stack: list[_Frame], member: Member, record:
     if keep is not None and run.keep_pictures and is_picture_type(record.type):
         result = analyse_picture(b"".join(keep), record.type)
         record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
+        record.pdq_dihedral = result.pdq_dihedral
         if result.error:
             record.errors.append(f"picture: {result.error}")
         record.notes.extend(result.notes)

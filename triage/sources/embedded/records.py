@@ -31,6 +31,7 @@ def picture_record(name: str, data: bytes, origin: str, offset: int | None = Non
     if picture is not None and is_picture_type(child.type):
         result = analyse_picture(picture, child.type) if thumbnails else perceptual_hashes(picture, mime=child.type)
         child.pdq, child.pdq_quality, child.phash = result.pdq, result.pdq_quality, result.phash
+        child.pdq_dihedral = result.pdq_dihedral
         if result.error:
             child.errors.append(f"picture: {result.error}")
         child.notes.extend(result.notes)

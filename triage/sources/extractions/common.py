@@ -117,6 +117,7 @@ def digest_in_walk(record: FileRecord, chunks: Iterable[bytes]) -> None:
     if picture is not None and is_picture_type(record.type):
         result = perceptual_hashes(picture, mime=record.type)
         record.pdq, record.pdq_quality, record.phash = result.pdq, result.pdq_quality, result.phash
+        record.pdq_dihedral = result.pdq_dihedral
         if result.error:
             record.errors.append(f"picture: {result.error}")
 

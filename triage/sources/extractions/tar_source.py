@@ -313,6 +313,6 @@ def _fill_link(record: FileRecord, found: tuple[int, str, int, FileRecord | None
     record.locator = locator(index, name)  # the target's bytes; a compressed tar's link is digested already
     if digested is None:
         return
-    for key in ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash"):
+    for key in ("md5", "sha1", "sha256", "type", "ext_mismatch", "pdq", "pdq_quality", "phash", "pdq_dihedral"):
         setattr(record, key, getattr(digested, key))
     record.errors.extend(digested.errors)
