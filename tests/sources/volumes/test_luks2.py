@@ -53,7 +53,7 @@ def scan(image: Path, out: Path, *args: str) -> tuple[subprocess.CompletedProces
 
 def md5s(out: Path, image: Path) -> dict[str, str]:
     lines = (out / image.stem / "files.jsonl").read_text(encoding="utf-8").splitlines()
-    return {row["path"]: row["md5"] for row in map(json.loads, lines)}
+    return {row["path"]: row["md5"] for row in map(json.loads, lines) if row["origin"] != "carved"}
 
 
 def usb_md5s() -> dict[str, str]:
