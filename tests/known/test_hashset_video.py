@@ -240,7 +240,11 @@ def test_known_good_sets_and_malformed_frames_give_nothing(write: Write, cache_d
     good = HashSets.load([f"known:{source}"], cache_dir)
     assert good.lookup_video(stills_video()) == ([], [])
     alert = HashSets.load([str(source)], cache_dir)
-    assert alert.lookup_video([(0, 1.0, "not hex", 100), (1, 2.0, scene(100), "100")]) == ([], [])
+    bad = [(0, 1.0, "not hex", 100), (1, 2.0, scene(100), 100.0), (2, 3.0, scene(100), 101),
+           (3, float("nan"), scene(100), 100), (4, 5.0, scene(100), 100, None, "extra"), (5,)]
+    assert alert.lookup_video(bad) == ([], [])
+    numpy_numbers = [(np.int64(7), np.float32(2.5), scene(100), np.uint8(90))]  # as a decoder may hand them over
+    assert [(m["time"], m["frames"]) for m in alert.lookup_video(numpy_numbers)[0]] == [(2.5, 1)]
 
 
 def test_one_set_of_pictures_and_videos(write: Write, cache_dir: Path) -> None:
@@ -267,3 +271,22 @@ def test_thresholds_describe_and_pickle(video_set: HashSets, picture_set: HashSe
     assert clone.lookup_video(query) == video_set.lookup_video(query)
     with pytest.raises(HashSetError, match="vPDQ query match must be a percentage"):
         HashSets([], cache_dir, vpdq_query_match=101)
+
+
+def test_every_report_takes_video_matches(picture_set: HashSets, video_set: HashSets, tmp_path: Path) -> None:
+    """The new match dicts (lists of times, percentages, ids) go through every report writer."""
+    from tests.report.sample import record as sample_record
+    from tests.report.sample import sample_records, sample_summary
+    from triage.report import write_reports
+
+    matches = (picture_set.lookup_video(stills_video())[0]
+               + video_set.lookup_video(video([*KNOWN[:8], 20, 21], noise=12))[0])
+    assert [m["algorithm"] for m in matches] == ["pdq-frame", "pdq-frame", "vpdq"]
+    clip = sample_record("/Users/alex/Videos/known.mp4", inode=777, kind="video/mp4", size=999, matches=matches)
+    records = [*sample_records(), clip]
+    summary = sample_summary(records)
+    summary["hashsets"] += video_set.describe()
+    paths = write_reports(tmp_path, summary, records)
+    matched = (tmp_path / "matched.csv").read_text(encoding="utf-8")
+    assert "pics.json:1:pdq-frame:9; pics.json:2:pdq-frame:9; known:1:vpdq:12" in matched
+    assert all("known.mp4" in path.read_text(encoding="utf-8") for path in paths)

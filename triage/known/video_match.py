@@ -26,6 +26,7 @@ Two questions, one batched search each per set (``VIDEO_QUERY_BATCH`` hashes at 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -57,11 +58,19 @@ class Frame(NamedTuple):
 
 
 def as_frames(frames: Iterable[Sequence[Any]]) -> list[Frame]:
-    """Frames from tuples ``(number, time, pdq, quality[, dihedral])``; malformed ones are left out."""
+    """Frames from tuples ``(number, time, pdq, quality[, dihedral])`` (numpy numbers welcome); malformed ones
+    (no 64-hex PDQ, a quality outside 0..100, a time that is not a finite number) are left out."""
     out = []
     for item in frames:
-        frame = item if isinstance(item, Frame) else Frame(*item)
-        if isinstance(frame.pdq, str) and _HEX64.fullmatch(frame.pdq) and isinstance(frame.quality, int):
+        try:
+            frame = Frame(*item)
+            if isinstance(frame.quality, (bool, float)) or isinstance(frame.pdq, bytes):
+                continue
+            frame = frame._replace(number=int(frame.number), time=float(frame.time), quality=int(frame.quality))
+        except (TypeError, ValueError):
+            continue
+        if (isinstance(frame.pdq, str) and _HEX64.fullmatch(frame.pdq) and 0 <= frame.quality <= 100
+                and math.isfinite(frame.time)):
             out.append(frame)
     return out
 
