@@ -28,6 +28,16 @@ PDQ_MIN_QUALITY = 50  # PDQ quality 0-100; below it a flat picture's hash carrie
 # of the mirrored pixels, ours within 0-4 (bench/RESULTS.md, "Mirrored and rotated copies").
 PDQ_DIHEDRAL_EXACT = True
 
+# Known videos in hash sets (triage.known.videos / video_match): vPDQ frame lists matched with Meta's rule.
+VPDQ_QUERY_MATCH_PERCENT = 80.0  # share of the scanned video's usable frames found in the known video (Meta: 80)
+VPDQ_KNOWN_MATCH_PERCENT = 0.0  # share of the known video's usable frames found in the scanned one (Meta: 0)
+VPDQ_MAX_FRAMES_PER_VIDEO = 1_000_000  # frames kept per known video (9 h at 30 fps); the rest is warned and dropped
+VPDQ_MAX_LINE = 4096  # bytes of one vPDQ line; a longer line is malformed (a real one is ~80 bytes)
+VPDQ_MAX_DIR_FILES = 1_000_000  # vPDQ files read from one set directory; more are warned about and not read
+VIDEO_MATCH_MAX_TIMES = 50  # frame times listed in one video match (the count of matching frames is complete)
+VIDEO_MATCH_MAX_PER_SET = 100  # match dicts of one kind (pdq-frame, vpdq) per set and scanned video, nearest first
+VIDEO_QUERY_BATCH = 1024  # frame hashes searched at once (bounds the candidate arrays of one search)
+
 # Pictures.
 PICTURE_BYTES = 64 << 20  # pictures up to this size are kept in memory for PDQ/pHash; larger ones get an error
 MAX_PIXELS = 100_000_000  # a picture declaring more pixels is not decoded (decompression bombs)

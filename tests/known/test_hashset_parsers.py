@@ -231,7 +231,7 @@ def test_vics_1_media(write: Write) -> None:
     assert parsed.format == "vics-1.3"
     assert tagged(parsed, "md5") == {(md5("a"), 1, "Category 1"), (md5("b"), 2, "Category 2")}
     assert set(hexes(parsed, "sha256")) == {sha256("a"), sha256("b")}
-    assert parsed.warnings == ["value[2]: not a Media object", "value[3]: no MD5/SHA1/SHA256/PDQ/pHash"]
+    assert parsed.warnings == ["value[2]: not a Media object", "value[3]: no MD5/SHA1/SHA256/PDQ/pHash/vPDQ"]
     assert parsed.info["unused_algorithms"] == {"PhotoDNA": 2}
 
 

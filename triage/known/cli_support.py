@@ -37,10 +37,15 @@ def _categories(tags: list[Any], tag_entries: list[int]) -> list[dict[str, Any]]
     ]
 
 
+def _videos(meta: dict[str, Any]) -> dict[str, int]:
+    """``videos`` and ``frames`` of a set that lists known videos; nothing for a set of pictures and files."""
+    return {"videos": meta["videos"], "frames": meta["frames"]} if meta.get("videos") else {}
+
+
 def _source(spec: str, cache: Path) -> tuple[str | None, Path, str, Path]:
     """A set named on the command line: its role, path, sha256 and where its compiled index lives."""
     role, path = parse_spec(spec)
-    if not path.is_file():
+    if not (path.is_file() or path.is_dir()):
         raise HashSetError(f"hash set not found: {path}")
     sha256 = file_sha256(path)
     return role, path, sha256, index_dir(cache, sha256)
@@ -70,6 +75,8 @@ def info(specs: list[str], cache_dir: Path | None = None) -> list[dict[str, Any]
                 "format": parsed.format,
                 "role": parsed.role,
                 "entries": parsed.entries,
+                "videos": parsed.video_count,
+                "frames": parsed.frame_count,
                 "counts": counts,
                 "tags": [list(t) for t in parsed.tags],
                 "tag_entries": parsed.tag_entries,
@@ -85,6 +92,7 @@ def info(specs: list[str], cache_dir: Path | None = None) -> list[dict[str, Any]
                 "format": meta["format"],
                 "role": role or meta["role"],
                 "entries": meta["entries"],
+                **_videos(meta),
                 "sha256": sha256,
                 "hashes": meta["counts"],
                 "categories": _categories(meta["tags"], meta["tag_entries"]),
@@ -116,6 +124,7 @@ def compile_sets(
                 "format": meta["format"],
                 "role": role or meta["role"],
                 "entries": meta["entries"],
+                **_videos(meta),
                 "sha256": meta["sha256"],
                 "hashes": meta["counts"],
                 "warning_count": meta["warning_count"],
@@ -154,6 +163,9 @@ def verify(specs: list[str], cache_dir: Path | None = None) -> list[dict[str, An
                 problems.append(f"index records sha256 {meta.get('sha256')}, source is {sha256}")
             if meta.get("entries") != parsed.entries:
                 problems.append(f"index has {meta.get('entries')} entries, source parses to {parsed.entries}")
+            if meta.get("videos", 0) != parsed.video_count or meta.get("frames", 0) != parsed.frame_count:
+                problems.append(f"index has {meta.get('videos', 0)} videos / {meta.get('frames', 0)} frames, "
+                                f"source parses to {parsed.video_count} / {parsed.frame_count}")
             if meta.get("counts") != fresh_counts:
                 problems.append(f"index hash counts {meta.get('counts')} differ from source {fresh_counts}")
             on_disk = arrays_digest({name: np.asarray(arr) for name, arr in compiled.arrays.items()})
@@ -170,6 +182,7 @@ def verify(specs: list[str], cache_dir: Path | None = None) -> list[dict[str, An
                 "name": path.name,
                 "sha256": sha256,
                 "entries": parsed.entries,
+                **_videos({"videos": parsed.video_count, "frames": parsed.frame_count}),
                 "hashes": fresh_counts,
                 "index": str(directory) if compiled is not None else None,
                 "ok": not problems,
@@ -193,6 +206,8 @@ def render(rows: list[dict[str, Any]], as_json: bool = False) -> str:
             "format",
             "role",
             "entries",
+            "videos",
+            "frames",
             "sha256",
             "hashes",
             "index",

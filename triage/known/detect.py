@@ -3,8 +3,9 @@
 Why content, not the file name: sets arrive renamed by mail gateways, USB sticks and colleagues
 (``hashes.txt`` that is really VICS JSON, ``nsrl.db`` that is an RDS v3 database). The order of checks goes
 from the most distinctive signature to the least: SQLite magic, JSON, the hashdeep banner, a CSV header naming
-hash columns, and finally lines that start with a hex hash. Only the first 64 KiB are read to decide; JSON is
-then streamed (``parse_vics``), never loaded whole.
+hash columns (a vPDQ CSV naming video, pdq, quality and timestamp first), lines that start with a hex hash, and
+finally vPDQ frame lines (``frame,quality,pdq,timestamp``). Only the first 64 KiB are read to decide; JSON is
+then streamed (``parse_vics``), never loaded whole. A directory is a set of vPDQ files (``parse_vpdq``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from triage.known.parse_lines import parse_lines
 from triage.known.parse_nsrl import SQLITE_MAGIC, parse_nsrl
 from triage.known.parse_tabular import csv_columns, parse_csv, parse_hashdeep
 from triage.known.parse_vics import parse_vics
+from triage.known.parse_vpdq import is_vpdq_line, parse_vpdq, parse_vpdq_csv, parse_vpdq_dir, vpdq_csv_columns
 
 UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -75,6 +77,8 @@ def parse_file(path: Path) -> ParsedSet:
         HashSetError: missing/unreadable file, or a content no parser recognises (one-line message).
     """
     try:
+        if path.is_dir():
+            return parse_vpdq_dir(path)
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)
             if head.startswith(SQLITE_MAGIC):
@@ -86,7 +90,7 @@ def parse_file(path: Path) -> ParsedSet:
                 return parse_vics(handle)  # streamed from the file: bounded memory whatever its size
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
             try:
-                return _parse_text(mapped, head)
+                return _parse_text(mapped, head, path.name.rsplit(".", 1)[0] or path.name)
             finally:
                 _close_quietly(mapped)
     except HashSetError:
@@ -95,7 +99,7 @@ def parse_file(path: Path) -> ParsedSet:
         raise HashSetError(f"hash set cannot be read: {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def _parse_text(mapped: mmap.mmap, head: bytes) -> ParsedSet:
+def _parse_text(mapped: mmap.mmap, head: bytes, stem: str) -> ParsedSet:
     data: memoryview | bytes = memoryview(mapped)
     try:
         if head.startswith(UTF8_BOM):
@@ -110,11 +114,15 @@ def _parse_text(mapped: mmap.mmap, head: bytes) -> ParsedSet:
         if head_text.lstrip().upper().startswith("%%%% HASHDEEP"):
             return parse_hashdeep(_text(data))
         lines = _meaningful_lines(head_text)
+        if lines and vpdq_csv_columns(lines[0]) is not None:
+            return parse_vpdq_csv(_text(data))
         if lines and csv_columns(lines[0]) is not None:
             return parse_csv(_text(data))
         fmt = line_format(lines)
         if fmt is not None:
             return parse_lines(data, fmt)
+        if any(is_vpdq_line(line) for line in lines):
+            return parse_vpdq(data, stem)  # one known video, named by the file
         shown = lines[0][:60] if lines else ""
         raise HashSetError(f"unknown hash-set format (first line {shown!r})")
     finally:

@@ -16,6 +16,9 @@ Matching rules (what the examiner sees in ``matches``):
 - Known-good sets (NSRL, or ``known:PATH``) set ``record.known`` and add no match. They are used by exact hash
   only: a picture that merely *looks like* a known-good one must stay in the examiner's workload.
 - Matches are sorted by (hashset, algorithm, distance, category, label) so outputs are reproducible.
+- A video's frames (``match_video``) are matched against the picture sets (``pdq-frame``, with ``time``) and
+  against the sets' known videos by Meta's vPDQ rule (``vpdq``, with ``query_match``/``known_match``); the rules
+  and match dicts are in ``video_match``. Known-good sets are not used for frames (exact hashes only).
 
 The object pickles as its specs and cache paths, not its arrays, so sending it to worker processes (local pool
 or Dask) is cheap; each worker re-opens the memory-mapped indexes.
@@ -23,15 +26,24 @@ or Dask) is cheap; each worker re-opens the memory-mapped indexes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from triage.analysis.pdq import TRANSFORMS, VARIANTS
-from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
+from triage.defaults import (
+    PDQ_MIN_QUALITY,
+    PDQ_THRESHOLD,
+    PHASH_THRESHOLD,
+    VIDEO_MATCH_MAX_PER_SET,
+    VPDQ_KNOWN_MATCH_PERCENT,
+    VPDQ_QUERY_MATCH_PERCENT,
+)
 from triage.errors import HashSetError
 from triage.known.model import EXACT_ALGORITHMS, ROLE_ALERT, ROLE_KNOWN, ROLES, WIDTH, Category
 from triage.known.store import CompiledSet, load_or_compile, open_index, resolve_cache_dir
+from triage.known.video_match import as_frames, picture_matches, video_matches
 from triage.model.record import FileRecord
 
 
@@ -70,6 +82,11 @@ def _identity(match: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(match.get(key) for key in ("hashset", "algorithm", "distance", "category", "label"))
 
 
+def _video_identity(match: dict[str, Any]) -> str:
+    """A match dict as a whole (video matches differ by their time, picture and video, not only by distance)."""
+    return json.dumps(match, sort_keys=True, default=str)
+
+
 def _decode(value: str | None, algorithm: str) -> bytes | None:
     if not value or len(value) != 2 * WIDTH[algorithm]:
         return None
@@ -103,6 +120,8 @@ class HashSets:
         pdq_threshold: int = PDQ_THRESHOLD,
         phash_threshold: int = PHASH_THRESHOLD,
         pdq_min_quality: int = PDQ_MIN_QUALITY,
+        vpdq_query_match: float = VPDQ_QUERY_MATCH_PERCENT,
+        vpdq_known_match: float = VPDQ_KNOWN_MATCH_PERCENT,
     ) -> None:
         for name, value, top in (
             ("PDQ threshold", pdq_threshold, 256),
@@ -111,11 +130,16 @@ class HashSets:
         ):
             if not isinstance(value, int) or not 0 <= value <= top:
                 raise HashSetError(f"{name} must be an integer from 0 to {top}, not {value!r}")
+        for name, share in (("vPDQ query match", vpdq_query_match), ("vPDQ known match", vpdq_known_match)):
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 100:
+                raise HashSetError(f"{name} must be a percentage from 0 to 100, not {share!r}")
         self.sets = sets
         self.cache_dir = cache_dir
         self.pdq_threshold = pdq_threshold
         self.phash_threshold = phash_threshold
         self.pdq_min_quality = pdq_min_quality
+        self.vpdq_query_match = float(vpdq_query_match)
+        self.vpdq_known_match = float(vpdq_known_match)
 
     @classmethod
     def load(
@@ -125,6 +149,8 @@ class HashSets:
         pdq_threshold: int = PDQ_THRESHOLD,
         phash_threshold: int = PHASH_THRESHOLD,
         pdq_min_quality: int = PDQ_MIN_QUALITY,
+        vpdq_query_match: float = VPDQ_QUERY_MATCH_PERCENT,
+        vpdq_known_match: float = VPDQ_KNOWN_MATCH_PERCENT,
     ) -> HashSets:
         """Open (compiling on first use) every set named by ``specs``, in the order given.
 
@@ -140,30 +166,35 @@ class HashSets:
             name = path.name if path.name not in names else str(path)
             names.add(name)
             loaded.append(LoadedSet(name, role or str(compiled.meta["role"]), path, compiled))
-        return cls(loaded, directory, pdq_threshold, phash_threshold, pdq_min_quality)
+        return cls(loaded, directory, pdq_threshold, phash_threshold, pdq_min_quality, vpdq_query_match,
+                   vpdq_known_match)
 
     @property
-    def thresholds(self) -> dict[str, int]:
-        """The matching thresholds, as the summary states them."""
-        return {
+    def thresholds(self) -> dict[str, int | float]:
+        """The matching thresholds, as the summary states them (the vPDQ shares only when a set lists videos)."""
+        out: dict[str, int | float] = {
             "pdq": self.pdq_threshold,
             "pdq_min_quality": self.pdq_min_quality,
             "phash": self.phash_threshold,
         }
+        if any(s.compiled.videos is not None for s in self.sets):
+            out["vpdq_query_match"] = self.vpdq_query_match
+            out["vpdq_known_match"] = self.vpdq_known_match
+        return out
 
     def describe(self) -> list[dict[str, Any]]:
-        """One dict per set, in the order given: name, format, role, entries, sha256, warnings (count)."""
-        return [
-            {
-                "name": s.name,
-                "format": s.format,
-                "role": s.role,
-                "entries": int(s.compiled.meta["entries"]),
-                "sha256": str(s.compiled.meta["sha256"]),
-                "warnings": int(s.compiled.meta["warning_count"]),
-            }
-            for s in self.sets
-        ]
+        """One dict per set, in the order given: name, format, role, entries, sha256, warnings (count); a set
+        that lists known videos adds ``videos`` (how many) and ``frames`` (their vPDQ frames in all)."""
+        out = []
+        for s in self.sets:
+            meta = s.compiled.meta
+            row: dict[str, Any] = {"name": s.name, "format": s.format, "role": s.role,
+                                   "entries": int(meta["entries"])}
+            if meta.get("videos"):
+                row["videos"], row["frames"] = int(meta["videos"]), int(meta["frames"])
+            row["sha256"], row["warnings"] = str(meta["sha256"]), int(meta["warning_count"])
+            out.append(row)
+        return out
 
     def lookup(
         self,
@@ -260,12 +291,49 @@ class HashSets:
                 record.matches.append(found)
         record.matches.sort(key=match_sort_key)
 
+    def lookup_video(self, frames: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Match a video's frames against every alert set: (sorted match dicts, notes on matches left out).
+
+        ``frames``: ``video_match.Frame`` or tuples ``(frame number, seconds, pdq hex, quality[, dihedral])``.
+        """
+        checked = as_frames(frames)
+        matches: list[dict[str, Any]] = []
+        notes: list[str] = []
+        for loaded in self.sets:
+            if loaded.role == ROLE_KNOWN or not checked:
+                continue
+            found, cut = picture_matches(loaded.name, loaded.compiled, checked, self.pdq_threshold,
+                                         self.pdq_min_quality)
+            videos, cut_videos = video_matches(loaded.name, loaded.compiled, checked, self.pdq_threshold,
+                                               self.pdq_min_quality, self.vpdq_query_match, self.vpdq_known_match)
+            matches += found + videos
+            for count, what in ((cut, "listed pictures"), (cut_videos, "known videos")):
+                if count:
+                    notes.append(f"{loaded.name}: {count} more {what} matched this video's frames; only the "
+                                 f"{VIDEO_MATCH_MAX_PER_SET} nearest are listed")
+        matches.sort(key=match_sort_key)  # stable: each kind is already in its own deterministic order
+        return matches, notes
+
+    def match_video(self, record: FileRecord, frames: list[Any]) -> None:
+        """Append a video's frame matches (``pdq-frame``, ``vpdq``) to ``record.matches``; notes when capped.
+
+        Call it besides ``match`` (which matches the file's own hashes); calling it twice adds nothing new.
+        """
+        matches, notes = self.lookup_video(frames)
+        present = {_video_identity(m) for m in record.matches}
+        for found in matches:
+            if _video_identity(found) not in present:
+                record.matches.append(found)
+        record.matches.sort(key=match_sort_key)
+        record.notes.extend(note for note in notes if note not in record.notes)
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle paths, not arrays (memory maps would otherwise be copied into every worker)."""
         return {
             "sets": [(s.name, s.role, str(s.source), str(s.compiled.directory)) for s in self.sets],
             "cache_dir": str(self.cache_dir),
-            "thresholds": (self.pdq_threshold, self.phash_threshold, self.pdq_min_quality),
+            "thresholds": (self.pdq_threshold, self.phash_threshold, self.pdq_min_quality, self.vpdq_query_match,
+                           self.vpdq_known_match),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -278,8 +346,7 @@ class HashSets:
             except HashSetError:
                 compiled, _reused = load_or_compile(Path(source), cache_dir)
             sets.append(LoadedSet(name, role, Path(source), compiled))
-        pdq_threshold, phash_threshold, pdq_min_quality = state["thresholds"]
-        self.__init__(sets, cache_dir, pdq_threshold, phash_threshold, pdq_min_quality)  # type: ignore[misc]
+        self.__init__(sets, cache_dir, *state["thresholds"])  # type: ignore[misc]
 
 
 __all__ = ["ROLE_ALERT", "ROLE_KNOWN", "HashSets", "LoadedSet", "match_sort_key", "parse_spec"]

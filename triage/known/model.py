@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from triage.known.videos import VideoBuilder, VideoFrames
+
 EXACT_ALGORITHMS: tuple[str, ...] = ("md5", "sha1", "sha256")
 PERCEPTUAL_ALGORITHMS: tuple[str, ...] = ("pdq", "phash")
 ALGORITHMS: tuple[str, ...] = EXACT_ALGORITHMS + PERCEPTUAL_ALGORITHMS
@@ -107,6 +109,7 @@ class SetBuilder:
         self.entries = 0
         self.tag_entries: list[int] = [0]
         self.warnings = Warnings()
+        self.videos = VideoBuilder()  # known videos (vPDQ frame lists), for the formats that carry them
 
     def entry(self, tag: int = 0, count: int = 1) -> None:
         """Count source records (lines, rows, media items) that gave hashes, per tag."""
@@ -167,6 +170,7 @@ class SetBuilder:
             warnings=self.warnings.as_list(),
             warning_count=self.warnings.count,
             info=dict(info or {}),
+            videos=self.videos.finish(),
         )
 
 
@@ -184,6 +188,7 @@ class ParsedSet:
         warnings: kept warning messages (line numbers where the source has lines).
         warning_count: number of warnings, including those not kept.
         info: format details worth showing (VICS version and profile, hash columns...).
+        videos: the known videos (id, tag, vPDQ frames) of the formats that carry them, else None.
     """
 
     format: str
@@ -195,6 +200,15 @@ class ParsedSet:
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    videos: VideoFrames | None = None
+
+    @property
+    def video_count(self) -> int:
+        return len(self.videos.ids) if self.videos is not None else 0
+
+    @property
+    def frame_count(self) -> int:
+        return self.videos.frames if self.videos is not None else 0
 
     def counts(self) -> dict[str, int]:
         """Number of (not yet de-duplicated) hashes per algorithm."""

@@ -12,6 +12,12 @@ for US/Default, a grade letter for UK), and ``AlternativeHashes`` entries
 ``{"AlgorithmName": "SHA256" | "PDQ" | "pHash" | ..., "HashValue": "..."}``; algorithms we cannot match
 (PhotoDNA, ...) are counted in the info, not warned about. Hashes in nested ``MediaFiles`` items are taken
 too.
+
+Known videos: an ``AlternativeHashes`` entry named ``vPDQ`` (or ``VideoPDQ``), or a ``PDQ`` entry whose value is a
+list or a text of several fields or lines, carries one PDQ per frame (``parse_vpdq.frames_from_value`` says which
+shapes). The item is then a known video, named by its MD5 (else SHA1, SHA256, MediaID, or its position), with the
+item's category; its MD5/SHA1 are listed as usual. Frames without a quality are refused (they could not be
+quality-gated), and the item's JSON must stay under the 1 MiB item bound below (~13,000 frames as vPDQ lines).
 A Media item without any usable hash, or with a malformed one, is reported by its position and skipped.
 
 Why streamed (``json_stream``): a 1M-item export is ~350 MB of text, and ``json.loads`` made it ~2 GB of Python
@@ -32,6 +38,7 @@ from typing import Any, BinaryIO
 from triage.errors import HashSetError
 from triage.known.json_stream import INVALID, JsonStream
 from triage.known.model import ROLE_ALERT, ParsedSet, SetBuilder, default_label, normalise_category, parse_hex
+from triage.known.parse_vpdq import frames_from_value, start_video
 
 _ALT_NAMES: dict[str, str] = {
     "md5": "md5",
@@ -42,7 +49,12 @@ _ALT_NAMES: dict[str, str] = {
     "pdqhash": "pdq",
     "phash": "phash",
     "perceptualhash": "phash",
+    "vpdq": "vpdq",
+    "videopdq": "vpdq",
+    "pdqvideo": "vpdq",
+    "vpdqhash": "vpdq",
 }
+_FRAMES = re.compile(r"[\n,\[]")  # a PDQ value holding lines, fields or a JSON list: frames, not one hash
 _PROFILES = {"us": "US", "uk": "UK", "default": "Default"}
 Source = str | bytes | bytearray | memoryview | BinaryIO
 # Bounds on what hostile items could otherwise pile up (real exports have a handful of each).
@@ -121,9 +133,13 @@ def _hashes_of(item: dict[str, Any], skipped: Counter[str]) -> list[tuple[str, A
             value = _field(alt, "HashValue") or _field(alt, "Value")
             text = str(name)
             alg = _ALT_NAMES.get(_norm(text)) if name and len(text) <= MAX_NAME else None
+            if alg == "pdq" and (isinstance(value, list) or (isinstance(value, str) and _FRAMES.search(value))):
+                alg = "vpdq"  # a PDQ per frame: a known video
             if alg is None:
                 key = _short(text)
                 skipped[key if key in skipped or len(skipped) < MAX_UNUSED_NAMES else "(other names)"] += 1
+            elif alg == "vpdq" and value not in (None, "", []):
+                found.append((alg, (value, item)))
             elif value not in (None, ""):
                 found.append((alg, value))
     files = item["MediaFiles"] if "MediaFiles" in item else folded.get("mediafiles")
@@ -215,14 +231,18 @@ def _add_item(builder: SetBuilder, skipped: Counter[str], where: str, item: Any,
         builder.warnings.add(f"{where}: not a Media object")
         return
     decoded: list[tuple[str, bytes]] = []
+    videos: list[tuple[Any, dict[str, Any]]] = []
     for alg, raw in _hashes_of(item, skipped):
+        if alg == "vpdq":
+            videos.append(raw)
+            continue
         value = parse_hex(raw, alg) if isinstance(raw, str) else None
         if value is None:
             builder.warnings.add(f"{where}: malformed {alg} {str(raw)[:70]!r}")
             return
         decoded.append((alg, value))
-    if not decoded:
-        builder.warnings.add(f"{where}: no MD5/SHA1/SHA256/PDQ/pHash")
+    if not decoded and not videos:
+        builder.warnings.add(f"{where}: no MD5/SHA1/SHA256/PDQ/pHash/vPDQ")
         return
     category = normalise_category(_field(item, "Category"))
     if isinstance(category, str):
@@ -230,9 +250,30 @@ def _add_item(builder: SetBuilder, skipped: Counter[str], where: str, item: Any,
     tag = builder.tag(category, default_label(category, profile))
     if tag > MAX_CATEGORIES:
         raise HashSetError(f"{INVALID}: more than {MAX_CATEGORIES} distinct categories ({where})")
+    framed = 0
+    for value, owner in videos:
+        video = start_video(builder, _video_id(owner, where), tag=tag)
+        frames_from_value(builder, video, value, f"{where}: vPDQ")
+        if builder.videos.frames_of(video):
+            framed += 1
+        else:
+            builder.warnings.add(f"{where}: no usable vPDQ frame")
+    if not decoded and not framed:
+        return
     for alg, value in decoded:
         builder.add(alg, value, tag)
     builder.entry(tag)
+
+
+def _video_id(owner: dict[str, Any], where: str) -> str:
+    """A known video's id in a VICS set: the md5 of the item carrying the frames, else its SHA1, SHA256, MediaID,
+    else the item's position."""
+    for name in ("MD5", "SHA1", "SHA256", "MediaID"):
+        value = _field(owner, name)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            text = str(value).strip()
+            return text.lower() if name != "MediaID" else text
+    return where
 
 
 def parse_vics(source: Source) -> ParsedSet:

@@ -12,6 +12,8 @@ One compiled set is a directory ``<cache>/<source sha256>.v<INDEX_VERSION>/`` ho
 
 Hashing a multi-gigabyte NSRL database on every scan would cost minutes, so the source's sha256 is remembered
 per (path, size, mtime, inode); any change to those re-hashes it, and ``triage hashset verify`` always does.
+A directory of vPDQ files (known videos) is keyed the same way by ``directory_sha256``: a digest of the names
+and sha256 of the files it is read from, remembered per the (name, size, mtime, inode) of each.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from triage.errors import HashSetError
 from triage.known.detect import parse_file
 from triage.known.exact_index import FENCE_STRIDE, ExactIndex, fence_of, sort_unique
 from triage.known.model import EXACT_ALGORITHMS, PERCEPTUAL_ALGORITHMS, Category, ParsedSet
+from triage.known.parse_vpdq import video_files
 from triage.known.perceptual_index import PerceptualIndex, build_perceptual
+from triage.known.videos import KnownVideos, video_arrays
 from triage.model.times import now
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: known videos (vpdq.* arrays); VICS per-frame PDQ is read, so older VICS indexes are stale
 ENV_CACHE_DIR = "TRIAGE_CACHE_DIR"
 
 
@@ -51,21 +55,43 @@ def resolve_cache_dir(cache_dir: Path | str | None = None) -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in large blocks."""
+    """sha256 of a file, read in large blocks; of a set directory, ``directory_sha256``."""
+    if path.is_dir():
+        return directory_sha256(path)
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def directory_sha256(path: Path) -> str:
+    """sha256 over the relative name and sha256 of every vPDQ file a set directory is read from, in order.
+
+    Files the parser skips (hidden ones, other suffixes) are left out, so a README added beside the videos does
+    not make a new index; any change to a video's file, name or category folder does.
+    """
+    digest = hashlib.sha256(b"triage vpdq directory 1\n")
+    files, _warnings = video_files(path)
+    for name, file, _category in files:
+        with file.open("rb") as handle:
+            digest.update(f"{name}\0{hashlib.file_digest(handle, 'sha256').hexdigest()}\n".encode())
+    return digest.hexdigest()
 
 
 def _stat_key(path: Path) -> tuple[Path, dict[str, Any]]:
     real = path.resolve()
     st = real.stat()
-    stamp = {
+    stamp: dict[str, Any] = {
         "path": str(real),
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
         "ino": st.st_ino,
         "dev": st.st_dev,
     }
+    if real.is_dir():  # the directory's own times do not change when a file in it is rewritten
+        listing = hashlib.sha256()
+        for name, file, _category in video_files(real)[0]:
+            fst = file.stat()
+            listing.update(f"{name}\0{fst.st_size}\0{fst.st_mtime_ns}\0{fst.st_ino}\n".encode())
+        stamp["files"] = listing.hexdigest()
     return real, stamp
 
 
@@ -135,6 +161,11 @@ def build_arrays(parsed: ParsedSet) -> dict[str, np.ndarray]:
         if column is not None and len(column[0]):
             for name, arr in build_perceptual(*column).items():
                 arrays[f"{alg}.{name}"] = arr
+    if parsed.videos is not None:
+        try:
+            arrays.update(video_arrays(parsed.videos))
+        except ValueError as exc:  # more distinct frames than a uint32 numbers
+            raise HashSetError(f"known videos cannot be indexed: {exc}") from None
     return arrays
 
 
@@ -142,7 +173,7 @@ def build_meta(parsed: ParsedSet, source: Path, sha256: str, arrays: dict[str, n
     """The meta.json content of a compiled set."""
     counts = {alg: len(arrays[f"{alg}.keys"]) for alg in EXACT_ALGORITHMS if f"{alg}.keys" in arrays}
     counts.update(
-        {alg: len(arrays[f"{alg}.hashes"]) for alg in PERCEPTUAL_ALGORITHMS if f"{alg}.hashes" in arrays}
+        {alg: len(arrays[f"{alg}.hashes"]) for alg in (*PERCEPTUAL_ALGORITHMS, "vpdq") if f"{alg}.hashes" in arrays}
     )
     return {
         "index_version": INDEX_VERSION,
@@ -152,6 +183,8 @@ def build_meta(parsed: ParsedSet, source: Path, sha256: str, arrays: dict[str, n
         "format": parsed.format,
         "role": parsed.role,
         "entries": parsed.entries,
+        "videos": parsed.video_count,
+        "frames": parsed.frame_count,
         "counts": counts,
         "tags": [[category, label] for category, label in parsed.tags],
         "tag_entries": parsed.tag_entries,
@@ -202,6 +235,7 @@ class CompiledSet:
     exact: dict[str, ExactIndex]
     perceptual: dict[str, PerceptualIndex]
     arrays: dict[str, np.ndarray]
+    videos: KnownVideos | None = None  # the set's known videos (vPDQ frames), if it lists any
 
     def size_bytes(self) -> int:
         """Bytes the index takes on disk."""
@@ -244,9 +278,10 @@ def open_index(directory: Path) -> CompiledSet:
             if f"{alg}.hashes" in arrays
         }
         tags = [(category, label) for category, label in meta["tags"]]
+        videos = KnownVideos(arrays) if KnownVideos.present(arrays) else None
     except (KeyError, TypeError, ValueError) as exc:
         raise HashSetError(f"hash-set index {directory} is incomplete: {exc}") from None
-    return CompiledSet(directory, meta, tags, exact, perceptual, arrays)
+    return CompiledSet(directory, meta, tags, exact, perceptual, arrays, videos)
 
 
 def compile_source(path: Path, cache_dir: Path, sha256: str) -> CompiledSet:
@@ -270,7 +305,7 @@ def load_or_compile(path: Path, cache_dir: Path, force: bool = False) -> tuple[C
     Raises:
         HashSetError: missing/unreadable source, unknown format, no usable hash, cache not writable.
     """
-    if not path.is_file():
+    if not (path.is_file() or path.is_dir()):
         raise HashSetError(f"hash set not found: {path}")
     try:
         sha256 = source_sha256(path, cache_dir)
