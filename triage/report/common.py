@@ -192,7 +192,17 @@ def match_text(match: dict[str, Any]) -> str:
     ]
     if match.get("transform"):
         parts.append(str(match["transform"]))
+    if match.get("times") or match.get("time") is not None:
+        parts.append("at " + video_times(match))
     return ":".join(parts)
+
+
+def video_times(match: dict[str, Any], most: int = 10) -> str:
+    """When a picture or known video was seen in a video: "12.0s 47.5s (+3 more)" (never a frame image)."""
+    times = match.get("times") or ([match["time"]] if match.get("time") is not None else [])
+    shown = " ".join(f"{float(t):.1f}s" for t in times[:most])
+    more = max(len(times) - most, int(match.get("frames") or 0) - most, 0)
+    return shown + (f" (+{more} more)" if more else "")
 
 
 WHERE_TEXT = {

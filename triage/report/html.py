@@ -22,6 +22,7 @@ from triage.report.common import (
     evidence_name,
     layer_lines,
     record_times,
+    video_times,
     visible,
     visible_parts,
     where_text,
@@ -107,6 +108,7 @@ def environment() -> Environment:
     env.filters["size"] = human_size
     env.filters["css_string"] = css_string
     env.globals["where_text"] = where_text
+    env.globals["video_times"] = video_times
     return env
 
 
