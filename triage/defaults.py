@@ -122,3 +122,22 @@ LUKS2_ARGON2_MAX_TIME = 1000  # Argon2 passes a keyslot may claim (few with larg
 LUKS2_ARGON2_MAX_LANES = 16  # Argon2 parallel lanes (cryptsetup's default is at most 4)
 LUKS2_ARGON2_MAX_WORK = 64 << 20  # KiB x passes (64 GiB-passes, ~90 s on one core here): one password try's cost
 LUKS2_PBKDF2_MAX_ITERATIONS = 10_000_000  # PBKDF2 rounds of a keyslot or digest (~5 s SHA-256, ~11 s SHA-512 here)
+
+# Videos (triage.analysis.video): frames sampled and PDQ-hashed as Meta's vPDQ does, within bounds a hostile or
+# damaged file cannot stretch. What a bound stops is named in the result's ``limits``.
+VIDEO_SAMPLE_INTERVAL = 1.0  # seconds: one frame per second, the first of each second (vPDQ's default sampling)
+VIDEO_KEYFRAME_MAX_GAP = 2.0  # seconds: a GOP whose next keyframe comes this soon is sampled at its keyframe alone
+VIDEO_DEDUPE_DISTANCE = 2  # PDQ bits: a frame this close to the last kept one (and no better quality) is dropped
+VIDEO_MAX_FRAMES = 14_400  # frames sampled per video (4 hours at one a second); the rest is not looked at
+VIDEO_TIME_BUDGET = 600.0  # seconds of wall time per video (decoding a long, long-GOP 1080p film takes longer)
+VIDEO_MAX_DURATION = 4 * 3600.0  # seconds of a video considered; later frames are not decoded
+VIDEO_MAX_PIXELS = 8192 * 4320  # pixels per frame (DCI 8K); larger frames are refused before any is decoded
+VIDEO_DECODE_THREADS = 1  # decoder threads: the scan already runs one video per worker on every core
+VIDEO_GOP_BUFFER = 64 << 20  # bytes of compressed packets held while a GOP's length is not yet known
+VIDEO_MAX_DECODE_ERRORS = 100  # packets the decoder may refuse before the video is given up
+
+# vPDQ video-to-video matching (triage.analysis.vpdq.match_videos): ThreatExchange's defaults.
+VPDQ_DISTANCE = PDQ_THRESHOLD  # PDQ bits (≤) between a query frame and a known frame
+VPDQ_QUALITY = PDQ_MIN_QUALITY  # frames below this quality are left out on both sides
+VPDQ_QUERY_PCT = 80.0  # % of the query's distinct frames that must be found in the known video
+VPDQ_KNOWN_PCT = 0.0  # % of the known video's distinct frames that must be found in the query
