@@ -141,3 +141,4 @@ VPDQ_DISTANCE = PDQ_THRESHOLD  # PDQ bits (≤) between a query frame and a know
 VPDQ_QUALITY = PDQ_MIN_QUALITY  # frames below this quality are left out on both sides
 VPDQ_QUERY_PCT = 80.0  # % of the query's distinct frames that must be found in the known video
 VPDQ_KNOWN_PCT = 0.0  # % of the known video's distinct frames that must be found in the query
+VIDEO_MAX_BYTES = 16 << 30  # a larger video is not decoded (it is copied to a temporary file to be decoded)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from triage import TOOL_NAME, __version__, outdir
+from triage.analysis.vpdq import write_vpdq
 from triage.errors import Interrupted, OutputError
 from triage.model.pending import LOAD, PendingRecords
 from triage.model.record import FileRecord, json_safe
@@ -115,6 +116,7 @@ def summarise(
         "layers": list(listing.layers),
         "snapshots": list(listing.snapshots),
         "carving": listing.carving,
+        "videos": _videos(listing),
         "counts": counts(tally, listing.archives),
         "matches_by_category": dict(sorted(tally.by_category.items())),
         "matches_by_hashset": dict(sorted(tally.by_set.items())),
@@ -125,6 +127,15 @@ def summarise(
                    if isinstance(entry, dict)] + [dict(entry) for entry in listing.limits],
         "errors": list(listing.errors),
     })
+
+
+def _videos(listing: Listing) -> dict[str, Any]:
+    """The summary's ``videos``: how many were decoded (and not), frames and seconds of video seen."""
+    out: dict[str, Any] = {key: listing.videos[key] for key in ("decoded", "not_decoded", "frames")}
+    out["seconds"] = round(float(listing.videos["seconds"]), 3)
+    if out["decoded"]:
+        out["signatures"] = f"{VPDQ_FOLDER}/<record id>.txt"
+    return out
 
 
 def _json_safe_tree(value: Any) -> Any:
@@ -140,6 +151,9 @@ def _json_safe_tree(value: Any) -> Any:
     if isinstance(value, list):
         return [_json_safe_tree(item) for item in value]
     return value
+
+
+VPDQ_FOLDER = "vpdq"  # each decoded video's frame list in Meta's vPDQ layout, named by the record's id
 
 
 def scan_device(
@@ -306,6 +320,8 @@ def _add_children(
     record = pair[0]
     record.errors.extend(error for error in expanded.errors if error not in record.errors)
     record.notes.extend(note for note in expanded.notes if note not in record.notes)
+    if expanded.origin == "video":
+        return _video_done(listing, record, expanded, settings)
     archive = expanded.origin == "archive"
     listing.archives += archive
     for hit in expanded.limits:
@@ -319,6 +335,41 @@ def _add_children(
         stop = stop or _finish_record(listing, -1, child, settings, progress)
         listing.store.add(child)
     return stop
+
+
+def _video_done(listing: Listing, record: FileRecord, expanded: Expanded, settings: ScanSettings) -> bool:
+    """A video's frames: matched against pictures and known videos, written as its vPDQ signature, counted.
+
+    True when --first-hit stops at a match found in the video."""
+    for hit in expanded.limits:
+        listing.limits.append({"volume": record.volume, "fs": record.fs, "limit": hit.get("limit"),
+                               "value": hit.get("value"), "count": 1, "effect": hit.get("effect")})
+    result = expanded.video
+    videos = listing.videos
+    if result is None:
+        videos["not_decoded"] += 1
+        return False
+    videos["decoded"] += 1
+    videos["frames"] += len(result.frames)
+    videos["seconds"] += result.duration or 0.0
+    if result.error:
+        record.errors.append(f"video: {result.error}")
+    record.notes.extend(note for note in result.notes if note not in record.notes)
+    for text in result.limits:
+        listing.limits.append({"volume": record.volume, "fs": record.fs, "limit": "video", "value": None,
+                               "count": 1, "effect": f"{text} ({record.location or record.path})"})
+    if result.frames:
+        assert listing.store is not None
+        folder = listing.store.scratch() / VPDQ_FOLDER
+        folder.mkdir(exist_ok=True)
+        write_vpdq(result.frames, folder / f"{record.id}.txt")
+        record.notes.append(f"vPDQ signature: {VPDQ_FOLDER}/{record.id}.txt ({len(result.frames)} frames)")
+    if settings.hashsets is not None and result.frames:
+        before = len(record.matches)
+        settings.hashsets.match_video(record, [(f.number, f.time, f.pdq, f.quality, f.pdq_dihedral)
+                                               for f in result.frames])
+        return settings.first_hit and len(record.matches) > before
+    return False
 
 
 def _locate_damage(evidence: Evidence, verification: dict[str, Any]) -> list[str]:
@@ -378,6 +429,9 @@ def write_outputs(
         with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
             for line in listing.store.lines():
                 fh.write(line + "\n")
+        signatures = listing.store.scratch() / VPDQ_FOLDER
+        if signatures.is_dir():
+            shutil.move(str(signatures), str(tmp / VPDQ_FOLDER))
         with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
             json.dump(summary, fh, ensure_ascii=False, indent=2)
             fh.write("\n")

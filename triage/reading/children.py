@@ -33,6 +33,7 @@ class Expanded:
     limits: list[dict[str, Any]] = field(default_factory=list)
     origin: str = "archive"  # "archive", or "embedded" for pictures found inside another stream
     notes: list[str] = field(default_factory=list)  # facts about the parent (a cache entry with no picture)
+    video: Any = None  # a video's analysis (``triage.analysis.video.VideoResult``) when origin is "video"
 
 
 def _spool(chunks: Iterable[bytes], limit: int) -> Any:
@@ -53,10 +54,10 @@ def _finder(record: FileRecord) -> Finder | None:
 
 
 def wants_expanding(record: FileRecord) -> bool:
-    """An archive, or a stream a finder of embedded pictures wants (a thumbnail cache), read and typed."""
+    """An archive, a video, or a stream a finder of embedded pictures wants (a thumbnail cache), read and typed."""
     if record.sha256 is None or record.locator is None:
         return False
-    return record.is_archive or _finder(record) is not None
+    return record.is_archive or record.is_video or _finder(record) is not None
 
 
 def _embedded(record: FileRecord, fs: Any, finder: Finder) -> Expanded:
@@ -94,6 +95,10 @@ def expand_record(record: FileRecord, fs: Any = None, limits: Limits | None = No
     out = Expanded()
     if record.locator is None or record.type is None:
         return out
+    if record.is_video:
+        from triage.reading.videos import analyse_record  # videos.py builds on this module's Expanded
+
+        return analyse_record(record, fs)
     if not record.is_archive:
         finder = _finder(record)
         return _embedded(record, fs, finder) if finder is not None else out

@@ -9,7 +9,7 @@ a device's listing must not be held in memory (issue 13, bounded memory). A list
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +47,7 @@ class Listing:
     layout: Any = None  # the partition table (``VolumeLayout``) of a device; carving looks outside it
     allocated_media: dict[str, str] = field(default_factory=dict)  # md5 -> "allocated|deleted file <location>"
     carving: dict[str, Any] | None = None  # the summary's ``carving`` (None: not reached, e.g. an extraction)
+    videos: Counter[str] = field(default_factory=lambda: Counter(decoded=0, not_decoded=0, frames=0, seconds=0.0))
 
     @classmethod
     def spilled(cls, store: RecordStore) -> Listing:
