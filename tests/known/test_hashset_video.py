@@ -206,7 +206,8 @@ def test_known_pictures_are_found_with_the_times_of_their_frames(picture_set: Ha
         {"hashset": "pics.json", "algorithm": "pdq-frame", "distance": 9, "category": 2, "label": "US Category 2",
          "time": 12.5, "times": [12.5], "frames": 1, "known_pdq": scene(101)},
     ]  # the black frames match nothing although the set lists a black picture: quality 0 is gated
-    assert [match_text(m) for m in matches] == ["pics.json:1:pdq-frame:9", "pics.json:2:pdq-frame:9"]
+    assert [match_text(m) for m in matches] == ["pics.json:1:pdq-frame:9:at 3.0s 3.5s 4.0s",
+                                                "pics.json:2:pdq-frame:9:at 12.5s"]
 
 
 def test_a_mirrored_still_matches_through_its_variant(picture_set: HashSets) -> None:
@@ -258,7 +259,7 @@ def test_one_set_of_pictures_and_videos(write: Write, cache_dir: Path) -> None:
     assert [(m["algorithm"], m["category"], m.get("video"), m["time"]) for m in found] == [
         ("pdq-frame", 1, None, 9.0), ("vpdq", 2, "ab" * 16, 0.0)]
     assert sets.describe()[0]["videos"] == 1 and sets.describe()[0]["frames"] == 10
-    assert match_text(found[1]) == "mixed.json:2:vpdq:0"
+    assert match_text(found[1]).startswith("mixed.json:2:vpdq:0:at 0.0s 1.0s")
 
 
 def test_thresholds_describe_and_pickle(video_set: HashSets, picture_set: HashSets, cache_dir: Path) -> None:
@@ -288,5 +289,6 @@ def test_every_report_takes_video_matches(picture_set: HashSets, video_set: Hash
     summary["hashsets"] += video_set.describe()
     paths = write_reports(tmp_path, summary, records)
     matched = (tmp_path / "matched.csv").read_text(encoding="utf-8")
-    assert "pics.json:1:pdq-frame:9; pics.json:2:pdq-frame:9; known:1:vpdq:12" in matched
+    assert ("pics.json:1:pdq-frame:9:at 3.0s 3.5s 4.0s; pics.json:2:pdq-frame:9:at 12.5s; "
+            "known:1:vpdq:12:at 0.0s") in matched
     assert all("known.mp4" in path.read_text(encoding="utf-8") for path in paths)
