@@ -229,7 +229,7 @@ def print_case(result: CaseResult) -> None:
     from triage.case.rank import RULE
 
     table = Table(title=f"case {safe(result.discovery.root)}: devices in examination order", title_justify="left")
-    for col in ("#", "device", "status", "why here", "files", "report"):
+    for col in ("#", "device", "status", "why here", "evidence", "files", "report"):
         table.add_column(col, justify="right" if col in ("#", "files") else "left",
                          overflow="fold", ratio=3 if col == "why here" else None)
     for d in result.devices:
@@ -242,7 +242,8 @@ def print_case(result: CaseResult) -> None:
         if d.get("tier") in (1, 3):
             why = f"[bold red]{why}[/]"
         report = d.get("links", {}).get("report")
-        table.add_row(str(d.get("rank", "")), safe(d["name"]), status, why, str(counts.get("files", "-")),
+        relpath = safe(from_json_safe((d.get("evidence") or {}).get("relpath") or ""))
+        table.add_row(str(d.get("rank", "")), safe(d["name"]), status, why, relpath, str(counts.get("files", "-")),
                       safe(unquote(report, errors="surrogateescape")) if report else "-")
     err.print(table)
     err.print(f"reports are under {safe(result.out_root)}", soft_wrap=True, highlight=False)
