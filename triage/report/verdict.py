@@ -98,9 +98,10 @@ def match_words(by_category: Mapping[str, Any], labels: Mapping[str, Iterable[st
         return "no matches"
     graded = sorted((key for key in by_category if is_graded(key)), key=category_order)
     head = plural(matched, "file") + " matched"
-    if graded:
-        top = graded[0]
-        return f"{head}, highest {category_words(top, labels.get(str(top), ()))}"
+    if graded:  # VICS 1 and CAID A rank level: both are named when both are there
+        level = category_order(graded[0])[:2]
+        tops = [key for key in graded if category_order(key)[:2] == level]
+        return f"{head}, highest " + " and ".join(category_words(key, labels.get(str(key), ())) for key in tops)
     others = sorted((key for key in by_category if str(key) != UNCATEGORISED), key=category_order)
     if others:
         return f"{head}, highest {category_words(others[0], labels.get(str(others[0]), ()))}"
