@@ -131,9 +131,9 @@ class CaseProgressView:
         self.console = console
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), TextColumn("{task.fields[state]}"), BarColumn(),
-            DownloadColumn(), TextColumn("{task.fields[files]}"), TextColumn("[red]{task.fields[hits]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
-            disable=not console.is_terminal)
+            TextColumn("{task.fields[amount]}"), TextColumn("{task.fields[files]}"),
+            TextColumn("[red]{task.fields[hits]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+            transient=False, disable=not console.is_terminal)
         self.overall: TaskID | None = None
         self.tasks: dict[str, TaskID] = {}
         self.weight: dict[str, int] = {}  # evidence bytes per device to scan
@@ -151,20 +151,17 @@ class CaseProgressView:
 
     def _row(self, name: str, state: str) -> TaskID:
         if name not in self.tasks:
-            self.tasks[name] = self.progress.add_task(safe(name), total=None, files="", hits="",
-                                                      state=self._state(state))
+            self.tasks[name] = self.progress.add_task(safe(name), total=1, start=False, files="", hits="",
+                                                      amount="", state=_state(state))
         return self.tasks[name]
-
-    @staticmethod
-    def _state(state: str) -> str:
-        return f"[{STATE_STYLE.get(state, '')}]{state}[/]"
 
     def _overall(self) -> None:
         if self.overall is None:
             return
         done = sum(self.weight.get(name, 0) * part for name, part in self.fraction.items())
-        self.progress.update(self.overall, completed=done,
-                             state=f"{self.finished}/{self.total} devices", files="", hits="")
+        total = max(1, sum(self.weight.values()))
+        self.progress.update(self.overall, completed=done, amount=_amount(int(done), total),
+                             state=f"{self.finished}/{self.total} devices")
 
     def __call__(self, event: CaseEvent) -> None:
         p = self.progress
@@ -176,7 +173,7 @@ class CaseProgressView:
             self.all_rows = 0 < event.devices_total <= CASE_PROGRESS_ROWS
             label = f"case ({event.reused} done earlier)" if event.reused else "case"
             self.overall = p.add_task(label, total=max(1, event.total_bytes), files="", hits="",
-                                      state=f"0/{event.devices_total} devices")
+                                      amount=_amount(0, event.total_bytes), state=f"0/{event.devices_total} devices")
             if not event.devices_total:
                 p.update(self.overall, completed=max(1, event.total_bytes))
         elif event.kind == "queued":
@@ -188,13 +185,17 @@ class CaseProgressView:
             self.console.print(f"[green]done earlier[/] {safe(event.device)}", highlight=False, soft_wrap=True)
         elif event.kind == "start" and event.device:
             where = f" on {safe(event.host)}" if event.host else ""
-            p.update(self._row(name, "listing"), state=self._state("listing") + where, files="", hits="")
+            task = self._row(name, "listing")
+            p.update(task, state=_state("listing") + where)
+            p.start_task(task)
         elif event.kind == "listed" and name in self.tasks:
             self.listed[name] = event.total_bytes
-            p.update(self.tasks[name], total=event.total_bytes, completed=0, state=self._state("reading"))
+            p.update(self.tasks[name], total=max(1, event.total_bytes), completed=0, state=_state("reading"),
+                     amount=_amount(0, event.total_bytes))
         elif event.kind == "advance" and name in self.tasks:
             p.update(self.tasks[name], completed=event.bytes_done, files=f"{event.files:,} files",
-                     hits=f"{event.matched:,} matched" if event.matched else "")
+                     hits=f"{event.matched:,} matched" if event.matched else "",
+                     amount=_amount(event.bytes_done, self.listed.get(name, 0)))
             if self.listed.get(name):
                 self.fraction[name] = min(1.0, event.bytes_done / self.listed[name])
             self._overall()
@@ -211,17 +212,31 @@ class CaseProgressView:
         task = self.tasks.get(name)
         if task is not None:
             if self.all_rows:
-                total = self.listed.get(name)
-                self.progress.update(task, state=f"[{STATE_STYLE[event.kind]}]{state}[/]",
-                                     completed=total if event.kind == "done" and total else None)
+                changes: dict[str, Any] = {"state": _state(event.kind, state)}
+                if event.kind == "done":
+                    listed = self.listed.get(name, 0)
+                    changes.update(total=max(1, listed), completed=max(1, listed), amount=_amount(listed, listed))
+                self.progress.update(task, **changes)
                 self.progress.stop_task(task)
             else:
                 self.progress.remove_task(self.tasks.pop(name))
         self._overall()
-        style = STATE_STYLE[event.kind]
         where = f" on {safe(event.host)}" if event.host else ""
         why = f": {safe(event.reason)}" if event.reason else ""
-        self.console.print(f"[{style}]{state}[/] {safe(event.device)}{where}{why}", highlight=False, soft_wrap=True)
+        self.console.print(f"{_state(event.kind, state)} {safe(event.device)}{where}{why}", highlight=False,
+                           soft_wrap=True)
+
+
+def _state(kind: str, text: str | None = None) -> str:
+    """A device's state as rich markup, coloured by kind (the text itself is ours, never from the evidence)."""
+    return f"[{STATE_STYLE.get(kind, '')}]{text or kind}[/]"
+
+
+def _amount(done: int, total: int) -> str:
+    """'1.2/4.0 GB' (decimal units, as rich's download column)."""
+    from rich.filesize import decimal
+
+    return f"{decimal(done)}/{decimal(total)}" if total else ""
 
 
 def print_case(result: CaseResult) -> None:
