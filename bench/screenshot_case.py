@@ -6,10 +6,11 @@ Not a test (a browser is too heavy for CI); run it after changing the case page 
     .venv/bin/python bench/screenshot_case.py triage-out   # an existing case output folder (holds case.html)
 
 The synthetic case is the one tests/case/test_rank.py ranks: the committed fixture images copied to a temporary
-folder (a laptop E01 set with category A matches, a phone and a USB stick with fewer, one truncated E01 that
-fails, one LUKS2 volume made by cryptsetup and scanned without its password: locked) and scanned with the demo
-CAID set. Writes ``case.png`` (1280 px wide) into ``--out`` and prints its path. Needs Debian's ``chromium``
-(``apt-get install -y chromium``) and, for the locked device, ``cryptsetup`` (without it that device is left out).
+folder (a laptop E01 set and a phone with category A matches, a USB stick with category B, a camera matched by a
+list without categories, a truncated E01 that fails, a LUKS2 volume made by cryptsetup and scanned without its
+password, a disc with nothing listed), scanned with that test's two small sets (a graded CSV, a plain md5 list).
+Writes ``case.png`` (1280 px wide) into ``--out`` and prints its path. Needs Debian's ``chromium``
+(``apt-get install -y chromium``) and ``cryptsetup`` (for the locked device).
 The page never shows a picture, so neither does the screenshot.
 """
 
@@ -28,14 +29,12 @@ from bench.screenshot_report import chromium, find_browser  # noqa: E402 - after
 
 def synthetic_case(work: Path) -> Path:
     """Build and scan the synthetic ranking case under ``work``; returns its output folder."""
-    from tests.case.test_rank import build_ranking_case
+    from tests.case.test_rank import build_ranking_case, ranking_sets
     from triage.case import CaseSettings, run_case
 
     case = build_ranking_case(work)
     out = work / "out"
-    settings = CaseSettings(hashsets=[str(ROOT / "hashsets" / "demo_caid.json"),
-                                      str(ROOT / "hashsets" / "demo_alert.md5")], cache_dir=work / "cache")
-    run_case(case, out, settings, jobs=2)
+    run_case(case, out, CaseSettings(hashsets=ranking_sets(work / "sets"), cache_dir=work / "cache"), jobs=2)
     return out
 
 

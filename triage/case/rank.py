@@ -46,7 +46,7 @@ RULE = ("Devices are ranked: (1) matches with a category, most severe first by t
         "or not run): nothing on them was examined, so they come before (4) devices with a locked or unreadable "
         "layer and no match in what was read; (5) devices with no matches. Ties by name.")
 TIERS = {1: "matches", 2: "matches without a category", 3: "not examined", 4: "locked or unreadable layers",
-         5: "no matches"}
+         5: "nothing found"}
 SCANNED = ("done", "quick")  # statuses whose results are in the store
 
 
