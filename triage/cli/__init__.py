@@ -19,6 +19,7 @@ from triage import __version__
 from triage.cli.views import ScanProgress, err, print_summary
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import Interrupted, OutputError, TriageError, UsageError, one_line
+from triage.report.verdict import category_words
 from triage.textsafe import from_json_safe, terminal_safe
 
 EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 2, 3, 4
@@ -153,7 +154,8 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                 err.print(f"[bold red]FIRST HIT[/] {terminal_safe(from_json_safe(hit['path']))} — "
                           f"{terminal_safe(m['hashset'])} {terminal_safe(m['algorithm'])} distance {m['distance']} "
                           + (f"({terminal_safe(m['transform'])}) " if m.get("transform") else "")
-                          + f"category {terminal_safe(m['category'])} (scan stopped early)",
+                          + f"{terminal_safe(category_words(m['category'], [m['label']] if m.get('label') else []))}"
+                          " (scan stopped early)",
                           soft_wrap=True, highlight=False)
         return worst
 

@@ -27,7 +27,7 @@ from triage.report.common import (
     visible_parts,
     where_text,
 )
-from triage.report.verdict import locked_count, verdict
+from triage.report.verdict import category_words, locked_count, verdict
 from triage.report.vics import severity
 
 ACQUISITION_LABELS = {
@@ -110,6 +110,7 @@ def environment() -> Environment:
     env.filters["css_string"] = css_string
     env.globals["where_text"] = where_text
     env.globals["video_times"] = video_times
+    env.globals["category_words"] = category_words
     return env
 
 
