@@ -70,3 +70,38 @@ def test_out_inside_evidence_folder_refused(tmp_path: Path) -> None:
     proc = run(["scan", str(evidence_dir), "-o", str(evidence_dir / "out")])
     assert proc.returncode == 2
     assert "inside the evidence folder" in proc.stderr
+
+
+def test_case_progress_shows_each_device_and_an_eta_from_bytes() -> None:
+    """The case display: a row per device with its state, an overall row counting evidence bytes (ETA)."""
+    import io
+    import re
+    import time
+
+    from rich.console import Console
+
+    from triage.case.runner import CaseEvent
+    from triage.cli.views import CaseProgressView
+
+    buffer = io.StringIO()
+    view = CaseProgressView(Console(file=buffer, force_terminal=True, width=160, color_system=None))
+    with view:
+        view(CaseEvent("plan", devices_total=3, reused=1, total_bytes=3000))
+        for name, size in (("laptop", 2000), ("phone", 500), ("usb", 500)):
+            view(CaseEvent("queued", name, total_bytes=size))
+        view(CaseEvent("start", "laptop", host="lab-1"))
+        view(CaseEvent("listed", "laptop", total_bytes=1000))
+        time.sleep(0.2)
+        view(CaseEvent("advance", "laptop", bytes_done=500, files=10, matched=2))
+        view(CaseEvent("start", "phone"))
+        view(CaseEvent("quick", "phone", devices_finished=1, first_hit_after=0.42))
+        view(CaseEvent("failed", "usb", reason="truncated", devices_finished=2))
+        time.sleep(0.2)
+        view.progress.refresh()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue())
+    last = text[text.rindex("case (1 done earlier)"):]
+    # laptop half read (weight 2000 of 3000), phone stopped at its first hit, usb failed: 2.0 of 3.0 kB.
+    assert "2/3 devices" in last and "2.0 kB/3.0 kB" in last
+    assert re.search(r"laptop +reading .*500 bytes/1.0 kB +10 files 2 matched", last)
+    assert re.search(r"phone +first hit after 0.4 s", last) and re.search(r"usb +failed", last)
+    assert "failed usb: truncated" in text and "first hit after 0.4 s phone" in text

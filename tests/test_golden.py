@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.conftest import FIXTURES, ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
-VOLATILE = ("started", "finished", "host", "command")
+VOLATILE = ("started", "finished", "host", "command", "first_hit_after")
 
 
 def masked_summary(path: Path) -> str:

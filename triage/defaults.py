@@ -142,3 +142,6 @@ VPDQ_QUALITY = PDQ_MIN_QUALITY  # frames below this quality are left out on both
 VPDQ_QUERY_PCT = 80.0  # % of the query's distinct frames that must be found in the known video
 VPDQ_KNOWN_PCT = 0.0  # % of the known video's distinct frames that must be found in the query
 VIDEO_MAX_BYTES = 16 << 30  # a larger video is not decoded (it is copied to a temporary file to be decoded)
+
+# triage case: the terminal's progress display.
+CASE_PROGRESS_ROWS = 24  # devices shown as rows of their own (queued ones too) when a run scans at most this many

@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from triage.reading.children import Expanded
 from triage.reading.listing import Listing, list_device, list_extraction
 from triage.reading.mediapass import MediaPass
 from triage.reading.pipeline import Reading, read_all
-from triage.reading.plan import PICTURE_EXTENSIONS, SpilledPlan, picture_order, stream_runs
+from triage.reading.plan import PICTURE_EXTENSIONS, VIDEO_EXTENSIONS, SpilledPlan, picture_order, stream_runs
 from triage.report import JsonlRecords, write_reports
 from triage.sources.containers import Evidence, open_evidence
 from triage.sources.containers.verify import skipped, verification
@@ -108,6 +109,7 @@ def summarise(
         "stopped": stopped,
         "started": started,
         "finished": now(),
+        "first_hit_after": listing.first_hit_after,
         "host": platform.node(),
         "command": list(settings.command),
         "evidence": {**evidence.describe(), **verification},
@@ -118,7 +120,9 @@ def summarise(
         "carving": listing.carving,
         "videos": _videos(listing),
         "counts": counts(tally, listing.archives),
+        "hashed": {"streams": tally.hashed, "bytes": tally.hashed_bytes},
         "matches_by_category": dict(sorted(tally.by_category.items())),
+        "category_labels": {key: sorted(labels) for key, labels in sorted(tally.labels.items())},
         "matches_by_hashset": dict(sorted(tally.by_set.items())),
         "matches_by_origin": dict(sorted(tally.by_where.items())),
         "hashsets": hs.describe() if hs else [],
@@ -163,6 +167,7 @@ def scan_device(
     progress: ProgressFn | None = None,
     name: str | None = None,
     replaced: Callable[[Path], None] | None = None,
+    stopped_in_place: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Scan one evidence set into ``out_root/<name>/``; returns that folder and the summary.
 
@@ -171,13 +176,17 @@ def scan_device(
     Raises EvidenceError when the evidence is unusable, OutputError when the results cannot be written and
     Interrupted on Ctrl-C (after writing a partial summary marked incomplete into ``<name>.incomplete``).
     ``replaced`` is called with the folder when earlier results of the same evidence were replaced.
+    A scan stopped at its first hit goes to ``<name>.incomplete`` unless ``stopped_in_place`` (``triage case
+    --quick``, whose store records that the device still needs a full scan and links to its report).
     """
     started = now()
+    clock = time.monotonic()
     evidence: Any = open_extraction(evidence_path) or open_evidence(evidence_path)
     extraction = isinstance(evidence, ExtractionEvidence)
     fixed_name = name is not None
     name = name or device_name(evidence.paths[0])
     listing = Listing.spilled(RecordStore(out_root, name))
+    listing.clock = clock
     records = listing.records
     assert isinstance(records, PendingRecords)
     listed = False
@@ -195,8 +204,9 @@ def scan_device(
             """Plan the stream as it is listed (its runs go to disk with it); hand out a picture early."""
             runs = stream_runs(record, fs)
             picture = record.extension in PICTURE_EXTENSIONS
+            video_first = settings.pictures_first and record.extension in VIDEO_EXTENSIONS
             index = listing.add(record, fs)
-            if runs and not (pictures_apart and picture):
+            if runs and not (pictures_apart and picture) and not video_first:
                 plan.add(index, runs)
             if picture and work.parallel and record.locator is not None:
                 work.early(index)
@@ -242,8 +252,8 @@ def scan_device(
         summary = summarise(evidence, listing, settings, started, not stopped, verification,
                             "first hit" if stopped else None)
         try:
-            target = write_outputs(out_root, name, listing, summary, complete=not stopped, pool=work.pool,
-                                   fixed_name=fixed_name, replaced=replaced)
+            target = write_outputs(out_root, name, listing, summary, complete=not stopped or stopped_in_place,
+                                   pool=work.pool, fixed_name=fixed_name, replaced=replaced)
         finally:
             work.close(cancel=False)
     finally:
@@ -296,6 +306,7 @@ def _finish_record(
     """Match a record just read and report progress; True stops the scan (--first-hit)."""
     if settings.hashsets is not None and (record.locator is not None or record.sha256 is not None):
         settings.hashsets.match(record)
+        _first_hit(listing, record)
     if record.md5 and record.origin != "carved" and (record.is_picture or record.is_video):
         state = "allocated" if record.allocated else "deleted"
         known = listing.allocated_media.get(record.md5)
@@ -304,6 +315,12 @@ def _finish_record(
     if progress:
         progress("record", record, record.size if record.locator is not None else 0)
     return settings.first_hit and bool(record.matches)
+
+
+def _first_hit(listing: Listing, record: FileRecord) -> None:
+    """Note when the scan met its first alert match: how fast a device is ranked (``triage case --quick``)."""
+    if record.matches and listing.first_hit_after is None:
+        listing.first_hit_after = round(time.monotonic() - listing.clock, 3)
 
 
 def _add_children(
@@ -368,6 +385,7 @@ def _video_done(listing: Listing, record: FileRecord, expanded: Expanded, settin
         before = len(record.matches)
         settings.hashsets.match_video(record, [(f.number, f.time, f.pdq, f.quality, f.pdq_dihedral)
                                                for f in result.frames])
+        _first_hit(listing, record)
         return settings.first_hit and len(record.matches) > before
     return False
 

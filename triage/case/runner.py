@@ -12,6 +12,13 @@ The rules (also in the README):
 - Outcome (``CaseResult.outcome``, also the run's status in the store): ``done`` when every device is done,
   ``some failed`` when a device failed or a file/folder of the case could not be examined, ``interrupted``;
   usage/hash-set problems raise before any device is scanned. The command line turns the outcome into an exit code.
+- Quick mode (``CaseSettings.quick``, ``triage case --quick``): every device reads its likely pictures and
+  videos first and stops at its first alert match; one without a match is read to the end and is ``done`` like
+  any other. One that stopped is stored as ``quick`` (its output in ``OUT/<name>/``, ranked by what it saw) and
+  a run without --quick scans it again from the start. Nothing of the quick scan is reused: its digests are of
+  the files read before the stop, and a full scan reads those again (correctness first; a quick scan reads
+  little). The settings fingerprint does not include quick: a device read to the end is the same either way.
+  A quick run ends ``done`` when every device is done or stopped at its first match.
 """
 
 from __future__ import annotations
@@ -50,15 +57,19 @@ class CaseSettings:
     verify: bool = True
     cache_dir: Path | None = None
     command: list[str] = field(default_factory=list)
+    quick: bool = False  # pictures and videos first, each device stopped at its first alert match
 
 
 @dataclass
 class CaseEvent:
-    """Progress for the terminal. ``kind``: plan, reused, start, listed, advance, done, failed, interrupted.
+    """Progress for the terminal. ``kind``: plan, queued, reused, start, listed, advance, and how a device ended:
+    done, quick (stopped at its first match), failed, interrupted.
 
-    ``plan`` carries ``devices_total`` (devices to scan now) and ``reused`` (already done); per-device events
-    carry the device name; ``listed`` gives ``total_bytes``, ``advance`` the running ``bytes_done``, ``files``
-    and ``matched``; ``devices_finished`` counts finished devices of this run.
+    ``plan`` carries ``devices_total`` (devices to scan now), ``reused`` (already done) and ``total_bytes`` (the
+    evidence bytes of the devices to scan, an estimate until each is listed); ``queued`` names each device to
+    scan with its evidence size; per-device events carry the device name; ``listed`` gives ``total_bytes`` (the
+    bytes of its streams), ``advance`` the running ``bytes_done``, ``files`` and ``matched``;
+    ``devices_finished`` counts finished devices of this run; ``first_hit_after`` is set on ``quick``.
     """
 
     kind: str
@@ -72,6 +83,7 @@ class CaseEvent:
     devices_total: int = 0
     devices_finished: int = 0
     reused: int = 0
+    first_hit_after: float | None = None
 
 
 CaseProgress = Callable[[CaseEvent], None]
@@ -90,7 +102,8 @@ class CaseResult:
     failed: dict[str, str]
     interrupted: bool
     outcome: str  # DONE, SOME_FAILED or INTERRUPTED
-    devices: list[dict[str, Any]]
+    devices: list[dict[str, Any]]  # case.json's devices: in examination order, each with rank, why and links
+    quick: list[str] = field(default_factory=list)  # devices stopped at their first match (to scan again fully)
 
 
 def run_case(case_dir: Path, out_root: Path, settings: CaseSettings, jobs: int = 0, scheduler: str | None = None,
@@ -105,6 +118,8 @@ def run_case(case_dir: Path, out_root: Path, settings: CaseSettings, jobs: int =
     """
     case_dir, out_root = Path(case_dir).absolute(), Path(out_root).absolute()
     _refuse_out_inside(case_dir, out_root)
+    if settings.quick and not settings.hashsets:
+        raise UsageError("--quick needs at least one hash set (-H): it stops each device at its first match")
     jobs = jobs or os.cpu_count() or 1
     emit = progress or (lambda event: None)
     specs, body = _settings_body(settings)
@@ -123,18 +138,22 @@ def run_case(case_dir: Path, out_root: Path, settings: CaseSettings, jobs: int =
         for dev in found.devices:
             if dev.problem:
                 store.mark_failed(dev.name, run_id, dev.problem)
-            elif store.is_complete(dev.name, identities[dev.name], fp, out_root):
+            elif store.is_complete(dev.name, identities[dev.name], fp, out_root, quick=settings.quick):
                 reused.append(dev.name)
                 emit(CaseEvent("reused", dev.name))
             else:
                 tasks.append(DeviceTask(dev.name, str(dev.first), str(out_root), specs,
                                         (settings.pdq_threshold, settings.phash_threshold, settings.pdq_min_quality),
                                         str(settings.cache_dir) if settings.cache_dir else None, settings.verify,
-                                        1, tuple(settings.command)))
+                                        1, tuple(settings.command), settings.quick))
         if not scheduler:  # spare cores go to reading inside a device when there are fewer devices than jobs
             per_device = max(1, jobs // max(1, min(jobs, len(tasks))))
             tasks = [DeviceTask(**{**t.__dict__, "jobs": per_device}) for t in tasks]
-        emit(CaseEvent("plan", devices_total=len(tasks), reused=len(reused)))
+        sizes = {d.name: d.size for d in found.devices}
+        emit(CaseEvent("plan", devices_total=len(tasks), reused=len(reused),
+                       total_bytes=sum(sizes[t.name] for t in tasks)))
+        for task in tasks:
+            emit(CaseEvent("queued", task.name, total_bytes=sizes[task.name]))
         sink = _Sink(store, run_id, fp, out_root, emit, len(tasks))
         interrupted = False
         try:
@@ -145,14 +164,14 @@ def run_case(case_dir: Path, out_root: Path, settings: CaseSettings, jobs: int =
         except BaseException:
             store.finish_run(run_id, "error")
             raise
-        devices = store.devices()
-        failed = {d["name"]: d["reason"] or d["status"] for d in devices if d["status"] != "done"}
+        rows = store.devices()
+        failed = {d["name"]: d["reason"] or d["status"] for d in rows if d["status"] not in ("done", "quick")}
         errors = [s for s in found.skipped if s.error]
         outcome = INTERRUPTED if interrupted else SOME_FAILED if failed or errors else DONE
-        case_json, case_html = write_reports(store, case_dir, out_root, run_id)
+        case_json, case_html, doc = write_reports(store, case_dir, out_root, run_id)
         store.finish_run(run_id, outcome)
     return CaseResult(out_root, case_json, case_html, found, sink.scanned, reused, failed, interrupted, outcome,
-                      devices)
+                      doc["devices"], [d["name"] for d in rows if d["status"] == "quick"])
 
 
 class _Sink:
@@ -194,17 +213,21 @@ class _Sink:
         self._begin(name, outcome.host or None)
         self.ended.add(name)
         status, reason = outcome.status, outcome.reason
+        first_hit = None
         if status == "done" and outcome.out_dir:
             try:
                 self.store.mark_done(name, self.run_id, Path(outcome.out_dir), outcome.host or None)
                 self.scanned.append(name)
                 shutil.rmtree(self.out_root / f"{name}.incomplete", ignore_errors=True)
+                row = self.store.device(name)
+                status = row["status"]  # "quick" when the scan stopped at its first match
+                first_hit = (row.get("summary") or {}).get("first_hit_after")
             except (OSError, ValueError) as exc:
                 status, reason = "failed", f"output folder unreadable after the scan: {exc}"
-        if status != "done":
+        if status not in ("done", "quick"):
             self.store.mark_failed(name, self.run_id, reason or status, status=status)
         self.emit(CaseEvent(status, name, reason=reason, host=outcome.host or None, devices_total=self.total,
-                            devices_finished=len(self.ended)))
+                            devices_finished=len(self.ended), first_hit_after=first_hit))
 
 
 def _settings_body(settings: CaseSettings) -> tuple[tuple[str, ...], dict[str, Any]]:

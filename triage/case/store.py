@@ -33,7 +33,9 @@ from triage.model.times import now
 from triage.textsafe import from_json_safe
 
 SCHEMA_VERSION = 2
-STATUSES = ("pending", "running", "done", "failed", "interrupted")
+# "quick": scanned by ``triage case --quick`` and stopped at its first match; its results are in the store and its
+# folder, but it is not done: a run without --quick scans it again, fully.
+STATUSES = ("pending", "running", "done", "quick", "failed", "interrupted")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -170,10 +172,15 @@ class CaseStore:
         return [{"path": r["path"], "reason": r["reason"], "error": bool(r["error"])}
                 for r in self.db.execute("SELECT * FROM skipped ORDER BY path")]
 
-    def is_complete(self, name: str, identity: str, settings: str, out_root: Path) -> bool:
-        """Done earlier with the same evidence and settings, and the output folder is complete on disk."""
+    def is_complete(self, name: str, identity: str, settings: str, out_root: Path, quick: bool = False) -> bool:
+        """Done earlier with the same evidence and settings, and the output folder is complete on disk.
+
+        With ``quick`` (a ``--quick`` run) a device that an earlier quick run stopped at its first match counts
+        too: it has what a quick run wants. Without it, only a device read to the end is done.
+        """
         row = self.device(name)
-        if not row or row["status"] != "done" or row["identity"] != identity or row["settings"] != settings:
+        accepted = ("done", "quick") if quick else ("done",)
+        if not row or row["status"] not in accepted or row["identity"] != identity or row["settings"] != settings:
             return False
         folder = out_root / name
         try:
@@ -181,7 +188,8 @@ class CaseStore:
                 summary = json.load(fh)
         except (OSError, ValueError):
             return False
-        return bool(summary.get("complete")) and _sha256(folder / "files.jsonl") == row["files_jsonl_sha256"]
+        whole = bool(summary.get("complete")) or (row["status"] == "quick" and summary.get("stopped") == "first hit")
+        return whole and _sha256(folder / "files.jsonl") == row["files_jsonl_sha256"]
 
     def mark_running(self, name: str, run_id: int, settings: str, host: str | None = None) -> None:
         with self.tx() as db:
@@ -200,7 +208,8 @@ class CaseStore:
         """Read the device's finished output (already renamed into place) and store it, matches included.
 
         Why read here and not take the worker's word: the store must describe exactly the files on disk; the
-        sha256 of files.jsonl lets resume and auditors check that they were not changed since.
+        sha256 of files.jsonl lets resume and auditors check that they were not changed since. A scan that
+        stopped at its first match (``--quick``) is stored as ``quick``, never as ``done``.
         """
         with open(out_dir / "summary.json", encoding="utf-8") as fh:
             summary = json.load(fh)
@@ -213,14 +222,15 @@ class CaseStore:
                     continue
                 rows.extend(_match_rows(name, json.loads(line)))
         ev = summary.get("evidence", {})
+        status = "quick" if summary.get("stopped") == "first hit" else "done"
         with self.tx() as db:
             db.execute("DELETE FROM matches WHERE device=?", (name,))
             db.executemany("INSERT INTO matches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             db.execute(
-                "UPDATE devices SET status='done', reason=NULL, run_id=?, finished=?, host=COALESCE(?, host), "
+                "UPDATE devices SET status=?, reason=NULL, run_id=?, finished=?, host=COALESCE(?, host), "
                 "out_dir=?, files_jsonl_sha256=?, verification=?, counts=?, matches_by_category=?, summary=? "
                 "WHERE name=?",
-                (run_id, now(), host, db_path(str(out_dir)), digest.hexdigest(), ev.get("verification"),
+                (status, run_id, now(), host, db_path(str(out_dir)), digest.hexdigest(), ev.get("verification"),
                  json.dumps(summary.get("counts", {})), json.dumps(summary.get("matches_by_category", {})),
                  json.dumps(_short_summary(summary)), name))
 
@@ -268,6 +278,9 @@ def _short_summary(summary: dict[str, Any]) -> dict[str, Any]:
         "stored_hashes": ev.get("stored_hashes", {}), "computed_hashes": ev.get("computed_hashes", {}),
         "verification_error": ev.get("verification_error"), "acquisition": ev.get("acquisition", {}),
         "volumes": len(summary.get("volumes", [])), "errors": summary.get("errors", []),
+        "complete": summary.get("complete"), "stopped": summary.get("stopped"),
+        "first_hit_after": summary.get("first_hit_after"), "hashed": summary.get("hashed"),
+        "encryption": summary.get("encryption", []), "matches_by_origin": summary.get("matches_by_origin", {}),
     }
 
 

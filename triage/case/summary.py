@@ -2,8 +2,10 @@
 
 Why from the store: the store is the record of what was scanned, how and with what result; the reports are
 views of it, rewritten at the end of every run (also an interrupted one), atomically (temp file + rename).
-The HTML is self-contained (inline CSS, no scripts, no external links) and never shows a picture: it names
-files and counts them, nothing more. Jinja2 autoescapes every value (file names on seized media are hostile).
+The HTML (``report/templates/case.html.j2``) is self-contained (inline CSS, no scripts, no external links; its
+only links are relative ones to each device's report.html and matched.csv) and never shows a picture: it names
+files and counts them, nothing more. Devices are listed in examination order (``rank``). Jinja2 autoescapes
+every value (file names on seized media are hostile).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, PackageLoader
 
 from triage import TOOL_NAME, __version__
-from triage.case.store import CaseStore
+from triage.case.rank import RULE, SCANNED, links, rank
+from triage.case.store import CaseStore, from_db
 from triage.model.record import json_safe
 from triage.model.times import now
+from triage.report.verdict import category_order, category_words
 from triage.textsafe import visible_text
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -30,26 +34,31 @@ COUNT_KEYS = ("files", "deleted", "pictures", "videos", "errors", "matched", "kn
 
 
 def case_summary(store: CaseStore, case_dir: Path, out_root: Path, run_id: int) -> dict[str, Any]:
-    """The case.json object: settings, totals, one entry per device, what was skipped."""
+    """The case.json object: settings, totals, one entry per device in examination order (``rank``), what was
+    skipped. Totals count the devices scanned to the end and those a quick run stopped at their first match."""
     run = next((r for r in store.runs() if r["id"] == run_id), {})
-    devices = [_device(d, store) for d in store.devices()]
+    devices = rank([_device(d, store, str(out_root)) for d in store.devices()])
     absent = [d["name"] for d in store.devices(present_only=False) if not d["present"]]
     statuses = Counter(d["status"] for d in devices)
     totals: dict[str, Any] = {"devices": len(devices)}
-    totals.update({s: statuses.get(s, 0) for s in ("done", "failed", "interrupted", "running", "pending")})
+    totals.update({s: statuses.get(s, 0) for s in ("done", "quick", "failed", "interrupted", "running", "pending")})
     sums: Counter[str] = Counter()
     categories: Counter[str] = Counter()
     verification: Counter[str] = Counter()
+    labels: dict[str, set[str]] = {}
     for d in devices:
-        if d["status"] != "done":
+        if d["status"] not in SCANNED:
             continue
+        for key, names in d["labels"].items():
+            labels.setdefault(key, set()).update(names)
         for key in COUNT_KEYS:
             sums[key] += int(d["counts"].get(key) or 0)
         categories.update({str(k): int(v) for k, v in d["matches_by_category"].items()})
         verification[str(d["verification"])] += 1
     totals.update({key: sums.get(key, 0) for key in COUNT_KEYS})
     totals["devices_with_matches"] = sum(1 for d in devices if d["counts"].get("matched"))
-    totals["matches_by_category"] = dict(sorted(categories.items()))
+    totals["matches_by_category"] = dict(sorted(categories.items(), key=lambda kv: category_order(kv[0])))
+    totals["category_labels"] = {key: sorted(names) for key, names in sorted(labels.items())}
     totals["verification"] = dict(sorted(verification.items()))
     return _no_surrogates({
         "tool": {"name": TOOL_NAME, "version": __version__},
@@ -60,10 +69,11 @@ def case_summary(store: CaseStore, case_dir: Path, out_root: Path, run_id: int) 
         | {"command": json.loads(run.get("command") or "[]")},
         "runs": len(store.runs()),
         "settings": store.settings(run.get("settings", "")),
+        "ranking_rule": RULE,
         "totals": totals,
         "devices": devices,
         "failures": [{"device": d["name"], "status": d["status"], "reason": d["reason"]}
-                     for d in devices if d["status"] != "done"],
+                     for d in sorted(devices, key=lambda d: d["name"]) if d["status"] not in SCANNED],
         "skipped": store.skipped(),
         "absent": absent,
     })
@@ -85,10 +95,17 @@ def _no_surrogates(value: Any) -> Any:
     return value
 
 
-def _device(row: dict[str, Any], store: CaseStore) -> dict[str, Any]:
-    files_by_set = {(m["hashset"], m["volume"], m["path"], m["inode"]) for m in store.matches(row["name"])}
+def _device(row: dict[str, Any], store: CaseStore, out_root: str) -> dict[str, Any]:
+    matches = store.matches(row["name"])
+    files_by_set = {(m["hashset"], m["volume"], m["path"], m["inode"]) for m in matches}
     by_set = Counter(key[0] for key in files_by_set)  # files per set, as in summary.json
+    labels: dict[str, set[str]] = {}
+    for m in matches:
+        if m["category"] is not None and m["label"]:
+            labels.setdefault(str(m["category"]), set()).add(str(m["label"]))
+    loose = sorted({str(m["hashset"]) for m in matches if m["category"] is None})
     short = row.get("summary") or {}
+    out_dir = from_db(row["out_dir"]) if row["out_dir"] else None
     return {
         "name": row["name"],
         "status": row["status"],
@@ -101,10 +118,20 @@ def _device(row: dict[str, Any], store: CaseStore) -> dict[str, Any]:
         "verification": row["verification"],
         "verification_error": short.get("verification_error"),
         "counts": row.get("counts") or {},
-        "matches_by_category": row.get("matches_by_category") or {},
+        "matches_by_category": dict(sorted((row.get("matches_by_category") or {}).items(),
+                                           key=lambda kv: category_order(kv[0]))),
+        "labels": {key: sorted(names) for key, names in sorted(labels.items())},
+        "uncategorised_sets": loose,
         "matches_by_hashset": dict(sorted(by_set.items())),
+        "matches_by_origin": short.get("matches_by_origin", {}),
+        "encryption": short.get("encryption", []),
         "errors": short.get("errors", []),
+        "complete": short.get("complete"),
+        "stopped": short.get("stopped"),
+        "first_hit_after": short.get("first_hit_after"),
+        "hashed": short.get("hashed"),
         "output": row["out_dir"],
+        "links": links(row["status"], out_dir, out_root),
         "files_jsonl_sha256": row["files_jsonl_sha256"],
         "settings": row["settings"],
         "started": row["started"],
@@ -114,17 +141,18 @@ def _device(row: dict[str, Any], store: CaseStore) -> dict[str, Any]:
     }
 
 
-def write_reports(store: CaseStore, case_dir: Path, out_root: Path, run_id: int) -> tuple[Path, Path]:
-    """Write case.json and case.html atomically; returns their paths."""
+def write_reports(store: CaseStore, case_dir: Path, out_root: Path, run_id: int) -> tuple[Path, Path, dict[str, Any]]:
+    """Write case.json and case.html atomically; returns their paths and the case.json object."""
     summary = case_summary(store, case_dir, out_root, run_id)
     json_path, html_path = out_root / "case.json", out_root / "case.html"
     _atomic(json_path, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     # finalize: hidden characters of names (ESC, bidi overrides) shown as escapes, as in report.html.
-    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                      finalize=lambda v: visible_text(v) if type(v) is str else v)
+    env = Environment(loader=PackageLoader("triage.report", "templates"), autoescape=True, trim_blocks=True,
+                      lstrip_blocks=True, finalize=lambda v: visible_text(v) if type(v) is str else v)
     env.filters["size"] = _human_size
-    _atomic(html_path, env.from_string(TEMPLATE).render(case=summary))
-    return json_path, html_path
+    env.filters["category"] = lambda key, labels: category_words(key, labels.get(str(key), ()))
+    _atomic(html_path, env.get_template("case.html.j2").render(case=summary))
+    return json_path, html_path, summary
 
 
 def _atomic(path: Path, text: str) -> None:
@@ -148,75 +176,3 @@ def _human_size(value: Any) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return str(value)
-
-
-TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>triage case — {{ case.case_dir }}</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
-th{background:#f2f2f2} td.n{text-align:right} .failed,.interrupted,.mismatch{color:#b00;font-weight:bold}
-.done,.verified{color:#070} code{font-size:12px;word-break:break-all}
-</style></head><body>
-<h1>Case summary</h1>
-<p>Case directory <code>{{ case.case_dir }}</code>, output <code>{{ case.out }}</code>.<br>
-Generated {{ case.generated }} by {{ case.tool.name }} {{ case.tool.version }} (run {{ case.run.id }} of
-{{ case.runs }}, {{ case.run.mode }}{% if case.run.scheduler %} on {{ case.run.scheduler }}{% endif %}).</p>
-<h2>Totals</h2>
-<table>
-<tr><th>devices</th><th>done</th><th>failed</th><th>interrupted</th><th>files</th><th>deleted</th>
-<th>pictures</th><th>videos</th><th>matched files</th><th>devices with matches</th></tr>
-<tr>{% for key in ["devices", "done", "failed", "interrupted", "files", "deleted", "pictures", "videos",
-"matched", "devices_with_matches"] %}<td class="n">{{ case.totals[key] }}</td>{% endfor %}</tr>
-</table>
-{% if case.totals.matches_by_category %}
-<table><tr><th>category</th><th>matched files</th></tr>
-{% for cat, n in case.totals.matches_by_category.items() %}<tr><td>{{ cat }}</td><td class="n">{{ n }}</td></tr>
-{% endfor %}</table>
-{% endif %}
-<h2>Devices</h2>
-<table>
-<tr><th>device</th><th>status</th><th>evidence</th><th>format</th><th>media</th><th>verification</th>
-<th>files</th><th>deleted</th><th>pictures</th><th>errors</th><th>matched</th><th>by category</th><th>output</th></tr>
-{% for d in case.devices %}
-<tr><td>{{ d.name }}</td><td class="{{ d.status }}">{{ d.status }}</td><td><code>{{ d.evidence.relpath }}</code>
-{% if d.evidence.paths|length > 1 %} (+{{ d.evidence.paths|length - 1 }} segments){% endif %}</td>
-<td>{{ d.evidence.format }}</td><td class="n">{{ (d.evidence.media_size or d.evidence.size)|size }}</td>
-<td class="{{ d.verification }}">{{ d.verification or "-" }}</td>
-{% for key in ["files", "deleted", "pictures", "errors", "matched"] %}
-<td class="n">{{ d.counts.get(key, "-") }}</td>{% endfor %}
-<td>{% for cat, n in d.matches_by_category.items() %}{{ cat }}: {{ n }}{% if not loop.last %}, {% endif %}
-{% endfor %}</td><td><code>{{ d.output or "" }}</code></td></tr>
-{% endfor %}
-</table>
-{% if case.failures %}
-<h2>Failures</h2>
-<table><tr><th>device</th><th>status</th><th>reason</th></tr>
-{% for f in case.failures %}<tr><td>{{ f.device }}</td><td class="{{ f.status }}">{{ f.status }}</td>
-<td>{{ f.reason or "" }}</td></tr>
-{% endfor %}</table>
-{% endif %}
-<h2>Settings</h2>
-<p>Verification of stored media hashes: {{ "on" if case.settings.verify else "off" }}.
-Thresholds: {% for k, v in (case.settings.thresholds or {}).items() %}{{ k }} {{ v }}{% if not loop.last %},
-{% endif %}{% endfor %}.</p>
-{% if case.settings.hashsets %}
-<table><tr><th>hash set</th><th>role</th><th>format</th><th>entries</th><th>sha256</th></tr>
-{% for h in case.settings.hashsets %}<tr><td>{{ h.name }}</td><td>{{ h.role }}</td><td>{{ h.format }}</td>
-<td class="n">{{ h.entries }}</td><td><code>{{ h.sha256 }}</code></td></tr>
-{% endfor %}</table>
-{% else %}<p>No hash sets.</p>{% endif %}
-<h2>Not taken as evidence</h2>
-{% if case.skipped %}
-<table><tr><th>path</th><th>reason</th></tr>
-{% for s in case.skipped %}<tr><td><code>{{ s.path }}</code></td>
-<td{% if s.error %} class="failed"{% endif %}>{{ s.reason }}</td></tr>
-{% endfor %}</table>
-{% else %}<p>Nothing skipped.</p>{% endif %}
-{% if case.absent %}<p>Devices recorded by earlier runs but no longer in the case directory:
-{{ case.absent|join(", ") }}.</p>{% endif %}
-</body></html>
-"""

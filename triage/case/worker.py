@@ -42,6 +42,7 @@ class DeviceTask:
     verify: bool = True
     jobs: int = 1
     command: tuple[str, ...] = field(default_factory=tuple)
+    quick: bool = False  # pictures and videos first, stop at the first alert match (``triage case --quick``)
 
 
 @dataclass
@@ -98,9 +99,9 @@ def run_task(task: DeviceTask, report: str | None = None) -> DeviceOutcome:
         from triage.scan import ScanSettings, scan_device
 
         settings = ScanSettings(hashsets=_hashsets(task), jobs=task.jobs, verify=task.verify,
-                                command=list(task.command))
+                                first_hit=task.quick, pictures_first=task.quick, command=list(task.command))
         target, _summary = scan_device(Path(task.first), Path(task.out_root), settings,
-                                       progress=_Progress(task.name, send), name=task.name)
+                                       progress=_Progress(task.name, send), name=task.name, stopped_in_place=True)
     except (Interrupted, KeyboardInterrupt) as exc:
         return outcome("interrupted", one_line(exc) if isinstance(exc, Interrupted) else "interrupted")
     except TriageError as exc:

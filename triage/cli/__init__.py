@@ -19,6 +19,7 @@ from triage import __version__
 from triage.cli.views import ScanProgress, err, print_summary
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import Interrupted, OutputError, TriageError, UsageError, one_line
+from triage.report.verdict import category_words
 from triage.textsafe import from_json_safe, terminal_safe
 
 EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 2, 3, 4
@@ -91,7 +92,8 @@ def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Worker processes (default: number of cores).")
 @click.option("--no-verify", is_flag=True, help="Do not hash the whole media to verify an E01's stored hash.")
 @click.option("--first-hit", is_flag=True, help="Stop at the first alert match and report it (on-scene check).")
-@click.option("--pictures-first", is_flag=True, help="Read likely pictures (by extension) before other files.")
+@click.option("--pictures-first", is_flag=True,
+              help="Read likely pictures, then likely videos (by extension), before other files.")
 @click.option("--no-carve", is_flag=True,
               help="Do not carve pictures and videos from unallocated space and the space outside partitions.")
 @click.option("--password", "passwords", multiple=True, metavar="TEXT",
@@ -152,7 +154,8 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                 err.print(f"[bold red]FIRST HIT[/] {terminal_safe(from_json_safe(hit['path']))} — "
                           f"{terminal_safe(m['hashset'])} {terminal_safe(m['algorithm'])} distance {m['distance']} "
                           + (f"({terminal_safe(m['transform'])}) " if m.get("transform") else "")
-                          + f"category {terminal_safe(m['category'])} (scan stopped early)",
+                          + f"{terminal_safe(category_words(m['category'], [m['label']] if m.get('label') else []))}"
+                          " (scan stopped early)",
                           soft_wrap=True, highlight=False)
         return worst
 
@@ -242,18 +245,24 @@ def _refuse_out_inside(out: Path, evidence: tuple[Path, ...]) -> None:
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="Run devices on this Dask distributed scheduler (workers must see evidence and output).")
 @click.option("--no-verify", is_flag=True, help="Do not hash whole media to verify stored E01 hashes.")
+@click.option("--quick", is_flag=True,
+              help="Rank the case fast: each device reads pictures and videos first and stops at its first match "
+                   "(a later run without --quick reads those devices fully).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def case(case_dir: Path, hashsets: tuple[str, ...], pdq_threshold: int, phash_threshold: int, pdq_quality: int,
-         out: Path, jobs: int, scheduler: str | None, no_verify: bool, debug: bool) -> None:
-    """Scan every device in a case folder, resumably (exit 5: some devices failed)."""
+         out: Path, jobs: int, scheduler: str | None, no_verify: bool, quick: bool, debug: bool) -> None:
+    """Scan every device in a case folder, resumably, and rank them for examination (exit 5: some devices failed)."""
 
     def body() -> int:
         from triage.case.runner import CaseSettings, run_case
         from triage.cli.views import CaseProgressView, print_case
 
+        if quick and not hashsets:
+            raise UsageError("--quick needs at least one hash set (-H): it stops each device at its first match")
         _load_hashsets(hashsets, pdq_threshold, phash_threshold, pdq_quality)  # fail early on a bad set
         settings = CaseSettings(hashsets=list(hashsets), pdq_threshold=pdq_threshold, phash_threshold=phash_threshold,
-                                pdq_min_quality=pdq_quality, verify=not no_verify, command=["triage", *sys.argv[1:]])
+                                pdq_min_quality=pdq_quality, verify=not no_verify, command=["triage", *sys.argv[1:]],
+                                quick=quick)
         with CaseProgressView() as view:
             result = run_case(case_dir, out, settings, jobs=jobs, scheduler=scheduler, progress=view)
         print_case(result)

@@ -45,14 +45,14 @@ class PendingRecords:
         self._parents: list[Locator | None] = []
         self._parent_number: dict[int, int] = {}
         self.released = bytearray()  # 1: finished and stored (or dropped): never loaded again
-        self.picture_named = bytearray()  # 1: named like a picture (reading order, early hand-out)
+        self.picture_named = bytearray()  # 1: named like a picture, 2: like a video (reading order: plan.media_flag)
         self.digested = array("q")  # indices whose content the walk already read (a compressed tar)
         self.total_bytes = 0  # bytes of every stream listed (the progress bar's total)
 
     def __len__(self) -> int:
         return self._count
 
-    def append(self, record: FileRecord, fs: Any, picture: bool = False) -> int:
+    def append(self, record: FileRecord, fs: Any, picture: int = 0) -> int:
         """Add a record just listed (its ``id`` set by the caller) and return its index."""
         index = self._count
         self._count += 1

@@ -38,6 +38,8 @@ class Tally:
         self.by_category: Counter[str] = Counter()
         self.by_set: Counter[str] = Counter()
         self.by_where: Counter[str] = Counter()  # matched records by where_found
+        self.hashed = self.hashed_bytes = 0  # streams whose content was read (they have a digest), and their size
+        self.labels: dict[str, set[str]] = {}  # category key (as in by_category) -> the hash sets' labels for it
 
     def add(self, record: FileRecord) -> None:
         self.files += 1
@@ -54,6 +56,12 @@ class Tally:
         self.by_origin[record.origin] += 1
         matches = record.matches
         self.by_category.update({"uncategorised" if m.get("category") is None else str(m["category"]) for m in matches})
+        for m in matches:
+            if m.get("category") is not None and m.get("label"):
+                self.labels.setdefault(str(m["category"]), set()).add(str(m["label"]))
+        if record.md5 is not None:
+            self.hashed += 1
+            self.hashed_bytes += record.size
         self.by_set.update({str(m.get("hashset")) for m in matches})
         if matches:
             self.by_where[where_found(record.origin, record.allocated)] += 1

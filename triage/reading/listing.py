@@ -20,7 +20,7 @@ from triage.model.record import FileRecord
 from triage.model.store import RecordStore
 from triage.reading import interrupts
 from triage.reading.peeling import Device, Pending
-from triage.reading.plan import PICTURE_EXTENSIONS
+from triage.reading.plan import media_flag
 from triage.sources.containers import Evidence, detect
 from triage.sources.containers.detect import archive_kind
 from triage.sources.extractions.evidence import ExtractionEvidence
@@ -48,6 +48,8 @@ class Listing:
     allocated_media: dict[str, str] = field(default_factory=dict)  # md5 -> "allocated|deleted file <location>"
     carving: dict[str, Any] | None = None  # the summary's ``carving`` (None: not reached, e.g. an extraction)
     videos: Counter[str] = field(default_factory=lambda: Counter(decoded=0, not_decoded=0, frames=0, seconds=0.0))
+    clock: float = 0.0  # time.monotonic() when the scan started; the summary's ``first_hit_after`` counts from it
+    first_hit_after: float | None = None  # seconds from the start of the scan to its first alert match
 
     @classmethod
     def spilled(cls, store: RecordStore) -> Listing:
@@ -63,7 +65,7 @@ class Listing:
     def add(self, record: FileRecord, fs: FileSystem) -> int:
         """Add a record just listed; returns its index (its ``id``)."""
         if isinstance(self.records, PendingRecords):
-            return self.records.append(record, fs, record.extension in PICTURE_EXTENSIONS)
+            return self.records.append(record, fs, media_flag(record.extension))
         self.records.append((record, fs))
         return len(self.records) - 1
 

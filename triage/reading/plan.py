@@ -20,12 +20,24 @@ PICTURE_EXTENSIONS = frozenset({"jpg", "jpeg", "jpe", "jfif", "png", "gif", "bmp
                                 "heif", "avif"})
 
 
+# Read right after the pictures by --pictures-first (and ``triage case --quick``): a video's frames are matched
+# against the picture sets too, so it may give the first hit.
+VIDEO_EXTENSIONS = frozenset({"mp4", "m4v", "mov", "qt", "3gp", "3g2", "avi", "mkv", "webm", "wmv", "asf", "flv",
+                              "mpg", "mpeg", "ts", "mts", "m2ts", "vob", "ogv"})
+
+
+def media_flag(extension: str | None) -> int:
+    """The reading-order flag of a stream by its name: 1 likely picture, 2 likely video, 0 anything else."""
+    return 1 if extension in PICTURE_EXTENSIONS else 2 if extension in VIDEO_EXTENSIONS else 0
+
+
 def picture_order(picture_named: bytearray) -> Iterator[int]:
-    """Listing indices with likely pictures (flag 1) first, made as they are taken (no list of every index).
+    """Listing indices with likely pictures (flag 1) first, then likely videos (flag 2), then the rest; made as
+    they are taken (no list of every index).
 
     Only the reading order changes; files.jsonl keeps the listing order, so outputs stay identical.
     """
-    for flag in (1, 0):
+    for flag in (1, 2, 0):
         index = picture_named.find(flag)
         while index >= 0:
             yield index

@@ -27,6 +27,7 @@ from triage.report.common import (
     visible_parts,
     where_text,
 )
+from triage.report.verdict import category_words, locked_count, verdict
 from triage.report.vics import severity
 
 ACQUISITION_LABELS = {
@@ -109,6 +110,7 @@ def environment() -> Environment:
     env.filters["css_string"] = css_string
     env.globals["where_text"] = where_text
     env.globals["video_times"] = video_times
+    env.globals["category_words"] = category_words
     return env
 
 
@@ -197,8 +199,11 @@ def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]]) ->
     command = summary.get("command") or []
     counts = summary.get("counts") or {"files": sum(1 for _ in records)}
     labels = _labels(records)
+    counts_matched = bool((summary.get("counts") or {}).get("matched"))
     return {
         "s": summary,
+        "verdict": verdict(summary, labels),
+        "verdict_kind": "hot" if counts_matched or locked_count(summary) else "calm",
         "device": evidence_name(summary),
         "tool": summary.get("tool") or {},
         "evidence": evidence,
@@ -209,7 +214,7 @@ def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]]) ->
         "examiner": acquisition.get("examiner_name"),
         "volumes": summary.get("volumes") or [],
         "layers": layer_lines(summary),
-        "locked": sum(1 for entry in summary.get("encryption") or [] if not entry.get("unlocked")),
+        "locked": locked_count(summary),
         "counts": counts,
         "by_category": [
             {"category": k, "files": v, "labels": labels.get(k, [])}
