@@ -145,6 +145,13 @@ def test_truncated_mp4_gives_the_frames_before_the_cut(videos, known):
                                                "(moov atom not found)"
 
 
+def test_truncated_webm_says_so(videos):
+    """Matroska declares only the whole file's duration: with one stream it is the video's."""
+    data = videos["b"].read_bytes()
+    result = analyse_video(io.BytesIO(data[: len(data) // 2]))
+    assert 5 <= len(result.frames) <= 12 and result.error.startswith("video ends at ")
+
+
 def test_avi_with_broken_index_is_bounded(videos):
     garbage = analyse_video(str(videos["e"]))  # FFmpeg follows the garbage offsets and stops early
     assert garbage.duration == 8.0 and len(garbage.frames) < 8

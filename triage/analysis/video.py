@@ -44,22 +44,9 @@ import av
 import av.logging
 import numpy as np
 
+from triage import defaults
 from triage.analysis.pdq import luma_from_rgb, pdq_dihedral_from_luma, pdq_from_luma
 from triage.analysis.vpdq import VideoFrame
-from triage.defaults import (
-    PDQ_DIHEDRAL_EXACT,
-    VIDEO_DECODE_THREADS,
-    VIDEO_DEDUPE_DISTANCE,
-    VIDEO_GOP_BUFFER,
-    VIDEO_KEYFRAME_MAX_GAP,
-    VIDEO_MAX_DECODE_ERRORS,
-    VIDEO_MAX_DURATION,
-    VIDEO_MAX_FRAMES,
-    VIDEO_MAX_PIXELS,
-    VIDEO_SAMPLE_INTERVAL,
-    VIDEO_SKIP_NONREF,
-    VIDEO_TIME_BUDGET,
-)
 from triage.errors import one_line
 
 # 8-bit formats whose first plane is the luma (Y); "yuvj" ones are full range whatever the frame says.
@@ -74,16 +61,16 @@ _REFUSED = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel cou
 class VideoLimits:
     """Sampling choices and the bounds of one video's analysis (defaults in triage.defaults)."""
 
-    max_frames: int = VIDEO_MAX_FRAMES
-    time_budget: float = VIDEO_TIME_BUDGET
-    max_pixels: int = VIDEO_MAX_PIXELS
-    max_duration: float = VIDEO_MAX_DURATION
-    interval: float = VIDEO_SAMPLE_INTERVAL
-    keyframe_gap: float = VIDEO_KEYFRAME_MAX_GAP  # 0 decodes every GOP whole
-    dedupe_distance: int = VIDEO_DEDUPE_DISTANCE  # -1 keeps every sampled frame
+    max_frames: int = defaults.VIDEO_MAX_FRAMES
+    time_budget: float = defaults.VIDEO_TIME_BUDGET
+    max_pixels: int = defaults.VIDEO_MAX_PIXELS
+    max_duration: float = defaults.VIDEO_MAX_DURATION
+    interval: float = defaults.VIDEO_SAMPLE_INTERVAL
+    keyframe_gap: float = defaults.VIDEO_KEYFRAME_MAX_GAP  # 0 decodes every GOP whole
+    dedupe_distance: int = defaults.VIDEO_DEDUPE_DISTANCE  # -1 keeps every sampled frame
     dihedral: bool = True
-    threads: int = VIDEO_DECODE_THREADS
-    skip_nonref: bool = VIDEO_SKIP_NONREF  # whole GOPs: frames no other frame refers to are not decoded
+    threads: int = defaults.VIDEO_DECODE_THREADS
+    skip_nonref: bool = defaults.VIDEO_SKIP_NONREF  # whole GOPs: frames no other frame refers to are not decoded
 
 
 @dataclass(frozen=True)
@@ -116,8 +103,8 @@ class VideoResult:
     limits: tuple[str, ...] = ()
 
 
-class _Stop(Exception):
-    """A bound was reached (the reason is already in ``limits``)."""
+class _Stop(Exception):  # a bound was reached (the reason is already in ``limits``)
+    pass
 
 
 @dataclass
@@ -168,7 +155,7 @@ class _Run:
                 when = self.seconds(packet.pts if packet is not None else None)
                 at = f" at {when:.1f} s" if when is not None else ""
                 self.first_error = f"decoding failed{at}: {_say(exc)}"
-            if self.errors > VIDEO_MAX_DECODE_ERRORS:
+            if self.errors > defaults.VIDEO_MAX_DECODE_ERRORS:
                 self.hit.append(f"{self.errors} packets refused by the decoder; the rest is not decoded")
                 raise _Stop from None
             return
@@ -199,7 +186,7 @@ class _Run:
         self.sampled += 1
         luma = frame_luma(frame)
         if self.limits.dihedral:
-            hashes, quality = pdq_dihedral_from_luma(luma, exact=PDQ_DIHEDRAL_EXACT)
+            hashes, quality = pdq_dihedral_from_luma(luma, exact=defaults.PDQ_DIHEDRAL_EXACT)
             pdq, variants = hashes[0], hashes[1:]
         else:
             (pdq, quality), variants = pdq_from_luma(luma), None
@@ -320,14 +307,15 @@ def _analyse(container: Any, limits: VideoLimits, started: float, probe_log: lis
         run.notes.append("frame rate unknown: frame numbers count sampled frames")
     error = None
     try:
-        _packets(container, run)
-        run.decode(None)
+        error = _packets(container, run)
+        run.decode(None)  # the frames still inside the decoder
     except _Stop:
         pass
-    except Exception as exc:  # a demuxer or decoder failure ends the video, keeps what was hashed
+    except Exception as exc:  # a failure outside FFmpeg's (numpy, memory) ends the video, keeps what was hashed
         error = f"stopped at {run.last_time:.1f} s: {_say(exc)}"
     error = error or run.first_error
-    declared = facts["duration"] if stream.duration is not None else None
+    alone = len(container.streams) == 1  # else the container's duration may be another stream's (audio)
+    declared = facts["duration"] if stream.duration is not None or alone else None
     if error is None and not run.hit and declared and run.last_time < declared - 2 * limits.interval:
         error = f"video ends at {run.last_time:.1f} s of {declared:.1f} s declared (truncated or damaged)"
     if run.errors > 1 and error == run.first_error:
@@ -337,17 +325,26 @@ def _analyse(container: Any, limits: VideoLimits, started: float, probe_log: lis
                        limits=tuple(run.hit))
 
 
-def _packets(container: Any, run: _Run) -> None:
+def _packets(container: Any, run: _Run) -> str | None:
     """Demux the video stream GOP by GOP: a short GOP's keyframe alone is decoded, a long GOP whole.
 
     ``gop`` holds the packets of the GOP whose length is not yet known; ``whole`` is True once the current GOP
-    is being decoded whole (too long, too large, no timestamps, or keyframe sampling off).
+    is being decoded whole (too long, too large, no timestamps, or keyframe sampling off). Returns the demuxer's
+    error, after the packets read before it were decoded.
     """
     limits = run.limits
     use_keys = limits.keyframe_gap > 0
     gop: list[Any] = []
-    size, key_time, whole = 0, None, True
-    for packet in container.demux(run.stream):
+    size, key_time, whole, failure = 0, None, True, None
+    packets = container.demux(run.stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.FFmpegError as exc:
+            failure = f"stopped at {run.last_time:.1f} s: {_say(exc)}"
+            break
         run.check()
         if packet.size == 0:  # the demuxer's end-of-stream packet
             break
@@ -368,11 +365,13 @@ def _packets(container: Any, run: _Run) -> None:
             continue
         gop.append(packet)
         size += packet.size
-        if when is None or key_time is None or when - key_time > limits.keyframe_gap or size > VIDEO_GOP_BUFFER:
+        too_long = when is None or key_time is None or when - key_time > limits.keyframe_gap
+        if too_long or size > defaults.VIDEO_GOP_BUFFER:
             _close(run, gop, key_time, None)
             gop, whole = [], True
     if gop:
         _close(run, gop, key_time, run.last_time + (1 / run.rate if run.rate else 0.0))
+    return failure
 
 
 def _close(run: _Run, gop: list[Any], key_time: float | None, next_key: float | None) -> None:
