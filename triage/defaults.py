@@ -133,6 +133,7 @@ VIDEO_TIME_BUDGET = 600.0  # seconds of wall time per video (decoding a long, lo
 VIDEO_MAX_DURATION = 4 * 3600.0  # seconds of a video considered; later frames are not decoded
 VIDEO_MAX_PIXELS = 8192 * 4320  # pixels per frame (DCI 8K); larger frames are refused before any is decoded
 VIDEO_DECODE_THREADS = 1  # decoder threads: the scan already runs one video per worker on every core
+VIDEO_SKIP_NONREF = True  # long GOPs: non-reference frames (most B-frames) not decoded, ~1.4x faster at 720p
 VIDEO_GOP_BUFFER = 64 << 20  # bytes of compressed packets held while a GOP's length is not yet known
 VIDEO_MAX_DECODE_ERRORS = 100  # packets the decoder may refuse before the video is given up
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import itertools
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ import pytest
 from tests.conftest import ROOT, run_measured
 from triage.analysis.pdq import luma_from_rgb, pdq_from_luma
 from triage.analysis.pictures import perceptual_hashes
+from triage.analysis.typesniff import HEAD_SIZE, kind_of, sniff
 from triage.analysis.video import VideoLimits, analyse_video, frame_luma
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD
 
@@ -38,6 +40,11 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_videos.containers(tmp_path_factory.mktemp("containers"))
+
+
+@pytest.fixture(scope="module")
 def known(videos: dict[str, Path]) -> dict[str, str]:
     """PDQ of known_01.jpg and known_04.jpg, computed from the files as for a picture on a disk."""
     hashes = {}
@@ -53,9 +60,10 @@ def matches(frames, pdq: str) -> list:
     return [f for f in frames if f.quality >= PDQ_MIN_QUALITY and distance(f.pdq, pdq) <= PDQ_THRESHOLD]
 
 
-@pytest.mark.parametrize("gap", [2.0, 0.0], ids=["keyframes-of-short-gops", "every-second"])
-def test_known_pictures_found_in_a_at_their_times(videos, known, gap):
-    result = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=gap))
+@pytest.mark.parametrize("gap,nonref", [(2.0, True), (0.0, True), (0.0, False)],
+                         ids=["scan-default", "every-gop-whole", "every-frame-decoded"])
+def test_known_pictures_found_in_a_at_their_times(videos, known, gap, nonref):
+    result = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=gap, skip_nonref=nonref))
     assert result.error is None and result.limits == ()
     assert (result.width, result.height, result.codec, result.duration) == (320, 240, "h264", 20.0)
     for name, (start, end) in make_videos.STILLS.items():
@@ -71,11 +79,21 @@ def test_known_pictures_found_in_a_at_their_times(videos, known, gap):
 def test_keyframe_sampling_decodes_less(videos):
     """x264 put keyframes at the stills' cuts: their GOPs (≤ 2 s) cost one decoded frame each."""
     short = analyse_video(str(videos["a"]))
-    whole = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=0))
+    whole = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=0, skip_nonref=False))
     assert short.keyframe_gops >= 2 and short.full_gops >= 1
     assert short.frames_decoded < whole.frames_decoded == 600
     assert whole.frames_sampled == 20  # one a second
     assert [f.time for f in whole.frames[:5]] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_non_reference_frames_skipped(videos):
+    """Without the B-frames no other frame refers to, each second's sample is its first reference frame."""
+    exact = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=0, skip_nonref=False, dedupe_distance=-1))
+    fast = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=0, dedupe_distance=-1))
+    assert fast.frames_decoded < 500 < exact.frames_decoded
+    assert len(fast.frames) == len(exact.frames) == 20
+    for quick, slow in zip(fast.frames, exact.frames, strict=True):
+        assert 0.0 <= quick.time - slow.time <= 0.1  # x264's default: at most 3 B-frames in a row
 
 
 def test_file_object_gives_the_same_frames(videos):
@@ -96,8 +114,8 @@ def test_frame_hash_agrees_with_hashing_the_frame_as_a_picture(videos):
 
 def test_near_identical_frames_collapse(videos, known):
     """Sampled every second, each 2 s still gives two frames within 2 bits: the first is kept, with its time."""
-    collapsed = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=0))
-    every = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=0, dedupe_distance=-1))
+    collapsed = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=0, skip_nonref=False))
+    every = analyse_video(str(videos["a"]), VideoLimits(keyframe_gap=0, skip_nonref=False, dedupe_distance=-1))
     assert len(every.frames) == 20 > len(collapsed.frames)
     assert [f.time for f in matches(every.frames, known["known_01"])] == [5.0, 6.0]
     assert [f.time for f in matches(collapsed.frames, known["known_01"])] == [5.0]
@@ -132,6 +150,13 @@ def test_truncated_mp4_gives_the_frames_before_the_cut(videos, known):
                                                "(moov atom not found)"
 
 
+def test_truncated_webm_says_so(videos):
+    """Matroska declares only the whole file's duration: with one stream it is the video's."""
+    data = videos["b"].read_bytes()
+    result = analyse_video(io.BytesIO(data[: len(data) // 2]))
+    assert 5 <= len(result.frames) <= 12 and result.error.startswith("video ends at ")
+
+
 def test_avi_with_broken_index_is_bounded(videos):
     garbage = analyse_video(str(videos["e"]))  # FFmpeg follows the garbage offsets and stops early
     assert garbage.duration == 8.0 and len(garbage.frames) < 8
@@ -162,6 +187,21 @@ def test_huge_frame_costs_little_memory(videos, tmp_path):
     assert peak_kib < 200 * 1024  # measured 54 MiB; one 12000x8000 RGB frame alone would be 275 MiB
 
 
+@pytest.mark.parametrize("name", list(make_videos.CONTAINERS))
+def test_every_container_the_sniffer_calls_video(clips, name):
+    """3 s clips in MOV, 3GP, MKV, WMV, FLV, MPEG-PS, MPEG-TS and M2TS: sniffed as video, one frame a second."""
+    path = clips[name]
+    assert kind_of(sniff(path.read_bytes()[:HEAD_SIZE])) == "video"
+    result = analyse_video(str(path))
+    assert result.error is None and result.limits == ()
+    assert (result.width, result.height) == (160, 120)
+    times = [f.time for f in result.frames]
+    # at most a second apart, or a frame or two more where a B-frame on the second was not decoded (H.264)
+    assert times[0] == 0.0 and all(b - a <= 1.1 for a, b in itertools.pairwise(times))
+    assert all(any(second <= t < second + 0.5 for t in times) for second in (0, 1, 2))  # near each whole second
+    assert all(f.quality == 100 for f in result.frames)
+
+
 @pytest.mark.parametrize("name", ["g", "i"])
 def test_nothing_to_decode(videos, name):
     result = analyse_video(str(videos[name]))
@@ -190,7 +230,7 @@ def test_damaged_samples_never_raise(videos):
 
 def test_limits_stop_the_work_and_say_so(videos):
     path = str(videos["a"])
-    capped = analyse_video(path, VideoLimits(max_frames=3, keyframe_gap=0))
+    capped = analyse_video(path, VideoLimits(max_frames=3, keyframe_gap=0, skip_nonref=False))
     assert len(capped.frames) == capped.frames_sampled == 3
     assert capped.limits == ("frame cap of 3 sampled frames reached at 3.0 s",)
     short = analyse_video(path, VideoLimits(max_duration=5.0))

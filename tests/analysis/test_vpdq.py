@@ -150,10 +150,10 @@ def _reference(variable: str) -> str:
 
 @pytest.mark.parametrize("name", ["a", "b", "c"])
 def test_reference_hashes_agree(videos, name, tmp_path):
-    """Oracle: vpdq.computeHash(video, seconds_per_hash=1, thread_count=1), written with its own layout. Last run:
-    a: 20 frames, same numbers and times, quality equal, PDQ 0-2 bits apart;
-    b: 20 frames, PDQ 0-4 bits; c: 10 frames, 0-2 bits except the flat grey and red frames (quality 0 on both
-    sides: their hash is noise, 100 and 103 bits).
+    """Oracle: vpdq.computeHash(video, seconds_per_hash=1, thread_count=1). Last run (same frame numbers and
+    times in all three): a: 20 frames, quality equal, PDQ 0-2 bits apart; b: 20 frames, quality equal, 0-4 bits;
+    c: 10 frames, quality within 1, 0-4 bits at quality ≥ 50; its flat grey and red frames (quality 0 on both
+    sides, so their hash is noise) 100 and 103 bits apart.
     """
     python = _reference("TRIAGE_VPDQ_PYTHON")
     out = tmp_path / "ref.txt"
@@ -162,9 +162,11 @@ def test_reference_hashes_agree(videos, name, tmp_path):
             "for r in rows))\n")
     subprocess.run([python, "-c", code, str(videos[name]), str(out)], check=True, timeout=300)
     reference = read_vpdq(out)
-    ours = analyse_video(str(videos[name]), VideoLimits(keyframe_gap=0, dedupe_distance=-1)).frames
-    assert [(f.number, f.time, f.quality) for f in ours] == [(f.number, f.time, f.quality) for f in reference]
+    exact = VideoLimits(keyframe_gap=0, dedupe_distance=-1, skip_nonref=False)  # vPDQ's own frames
+    ours = analyse_video(str(videos[name]), exact).frames
+    assert [(f.number, f.time) for f in ours] == [(f.number, f.time) for f in reference]
     for mine, theirs in zip(ours, reference, strict=True):
+        assert abs(mine.quality - theirs.quality) <= 1  # Y plane against RGB24: rounding
         if theirs.quality >= 50:
             assert (int(mine.pdq, 16) ^ int(theirs.pdq, 16)).bit_count() <= 6
 

@@ -33,6 +33,8 @@ MAGIC: list[tuple[int, bytes, str]] = [
     (0, b"\x00\x00\x01\xba", "video/mpeg"),
     (0, b"FLV\x01", "video/x-flv"),
     (0, b"0&\xb2u\x8ef\xcf\x11", "video/x-ms-asf"),
+    (0, b"G", "video/mp2t"),  # MPEG transport stream: a 0x47 sync byte every 188 bytes (checked)
+    (4, b"G", "video/mp2t"),  # M2TS (AVCHD camcorders, Blu-ray): 188-byte packets behind 4-byte time codes
     (0, b"%PDF-", "application/pdf"),
     (0, b"PK\x03\x04", "application/zip"),
     (0, b"PK\x05\x06", "application/zip"),
@@ -72,6 +74,7 @@ EXTENSIONS: dict[str, set[str]] = {
     "video/mpeg": {"mpg", "mpeg", "vob"},
     "video/x-flv": {"flv"},
     "video/x-ms-asf": {"wmv", "asf", "wma"},
+    "video/mp2t": {"ts", "mts", "m2ts", "m2t", "tsv", "trp"},
     "application/pdf": {"pdf"},
     "application/zip": {"zip", "docx", "xlsx", "pptx", "odt", "ods", "odp", "jar", "apk", "epub", "kmz"},
     "application/vnd.rar": {"rar"},
@@ -144,8 +147,16 @@ def _plausible_thumbcache(head: bytes) -> bool:
     return len(head) < 8 or int.from_bytes(head[4:8], "little") in (20, 21, 30, 31, 32)
 
 
+def _plausible_ts(head: bytes) -> bool:
+    """Three 0x47 sync bytes a packet apart (188 bytes, or 192 for M2TS): one "G" alone starts too much text."""
+    for first, size in ((0, 188), (4, 192)):
+        if len(head) >= first + 2 * size + 1 and all(head[first + k * size] == 0x47 for k in range(3)):
+            return True
+    return False
+
+
 _CHECKED = {"application/gzip": _plausible_gzip, "application/x-bzip2": _plausible_bzip2,
-            "application/x-thumbcache": _plausible_thumbcache}
+            "application/x-thumbcache": _plausible_thumbcache, "video/mp2t": _plausible_ts}
 
 
 def looks_like_tar(block: bytes) -> bool:

@@ -12,10 +12,12 @@ Decisions, with reasons (figures in bench/RESULTS.md, "Videos"):
 - **Keyframes alone where they are dense.** Decoding is nearly all the cost (PDQ of one frame a second is a few
   %). A GOP (keyframe to keyframe) no longer than ``keyframe_gap`` (2 s) is sampled at its keyframe only, and
   its other packets never reach the decoder: phone videos (1-2 s GOPs) then cost one intra frame a second. A
-  longer GOP is decoded whole and sampled every second. Packets of a GOP are held (≤ 2 s, ≤ ``VIDEO_GOP_BUFFER``
-  bytes) until its length is known. Encoders put keyframes at scene cuts, so a still picture's first frame is
-  often a keyframe; a still shorter than the gap can still fall between two keyframes (``keyframe_gap=0``
-  decodes everything).
+  longer GOP is decoded whole and sampled every second, but for the frames no other frame refers to
+  (``skip_frame="NONREF"``: most B-frames), which the decoder drops unread: ~1.4× faster, and the frame sampled
+  is then the first reference frame of each second, a frame or two after the whole second with B-frames
+  (``skip_nonref=False`` samples exactly vPDQ's frames). A GOP's packets are held (≤ 2 s, ≤ 64 MiB) until its
+  length is known. Encoders put keyframes at scene cuts, so a still's first frame is often one; a still
+  shorter than the gap can fall between two keyframes (``keyframe_gap=0`` decodes every GOP whole).
 - **Luminance from the decoder's Y plane** (8-bit YUV), limited range stretched to 0-255, instead of vPDQ's
   RGB24 conversion followed by PDQ's 0.299/0.587/0.114 weights: the same BT.601 luma, without a colour
   conversion per frame; other pixel formats go through RGB24 as vPDQ does. Hashes agree with the reference's
@@ -42,21 +44,9 @@ import av
 import av.logging
 import numpy as np
 
+from triage import defaults
 from triage.analysis.pdq import luma_from_rgb, pdq_dihedral_from_luma, pdq_from_luma
 from triage.analysis.vpdq import VideoFrame
-from triage.defaults import (
-    PDQ_DIHEDRAL_EXACT,
-    VIDEO_DECODE_THREADS,
-    VIDEO_DEDUPE_DISTANCE,
-    VIDEO_GOP_BUFFER,
-    VIDEO_KEYFRAME_MAX_GAP,
-    VIDEO_MAX_DECODE_ERRORS,
-    VIDEO_MAX_DURATION,
-    VIDEO_MAX_FRAMES,
-    VIDEO_MAX_PIXELS,
-    VIDEO_SAMPLE_INTERVAL,
-    VIDEO_TIME_BUDGET,
-)
 from triage.errors import one_line
 
 # 8-bit formats whose first plane is the luma (Y); "yuvj" ones are full range whatever the frame says.
@@ -71,15 +61,16 @@ _REFUSED = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel cou
 class VideoLimits:
     """Sampling choices and the bounds of one video's analysis (defaults in triage.defaults)."""
 
-    max_frames: int = VIDEO_MAX_FRAMES
-    time_budget: float = VIDEO_TIME_BUDGET
-    max_pixels: int = VIDEO_MAX_PIXELS
-    max_duration: float = VIDEO_MAX_DURATION
-    interval: float = VIDEO_SAMPLE_INTERVAL
-    keyframe_gap: float = VIDEO_KEYFRAME_MAX_GAP  # 0 decodes every GOP whole
-    dedupe_distance: int = VIDEO_DEDUPE_DISTANCE  # -1 keeps every sampled frame
+    max_frames: int = defaults.VIDEO_MAX_FRAMES
+    time_budget: float = defaults.VIDEO_TIME_BUDGET
+    max_pixels: int = defaults.VIDEO_MAX_PIXELS
+    max_duration: float = defaults.VIDEO_MAX_DURATION
+    interval: float = defaults.VIDEO_SAMPLE_INTERVAL
+    keyframe_gap: float = defaults.VIDEO_KEYFRAME_MAX_GAP  # 0 decodes every GOP whole
+    dedupe_distance: int = defaults.VIDEO_DEDUPE_DISTANCE  # -1 keeps every sampled frame
     dihedral: bool = True
-    threads: int = VIDEO_DECODE_THREADS
+    threads: int = defaults.VIDEO_DECODE_THREADS
+    skip_nonref: bool = defaults.VIDEO_SKIP_NONREF  # whole GOPs: frames no other frame refers to are not decoded
 
 
 @dataclass(frozen=True)
@@ -112,8 +103,8 @@ class VideoResult:
     limits: tuple[str, ...] = ()
 
 
-class _Stop(Exception):
-    """A bound was reached (the reason is already in ``limits``)."""
+class _Stop(Exception):  # a bound was reached (the reason is already in ``limits``)
+    pass
 
 
 @dataclass
@@ -141,9 +132,7 @@ class _Run:
 
     def seconds(self, stamp: int | None) -> float | None:
         """Seconds from the stream start for a timestamp in the stream's time base."""
-        if stamp is None:
-            return None
-        return float((stamp - self.origin) * self.stream.time_base)
+        return None if stamp is None else float((stamp - self.origin) * self.stream.time_base)
 
     def cell(self, seconds: float) -> int:
         """Which sampling second a time falls in (a millisecond of slack for rounded timestamps)."""
@@ -166,7 +155,7 @@ class _Run:
                 when = self.seconds(packet.pts if packet is not None else None)
                 at = f" at {when:.1f} s" if when is not None else ""
                 self.first_error = f"decoding failed{at}: {_say(exc)}"
-            if self.errors > VIDEO_MAX_DECODE_ERRORS:
+            if self.errors > defaults.VIDEO_MAX_DECODE_ERRORS:
                 self.hit.append(f"{self.errors} packets refused by the decoder; the rest is not decoded")
                 raise _Stop from None
             return
@@ -197,7 +186,7 @@ class _Run:
         self.sampled += 1
         luma = frame_luma(frame)
         if self.limits.dihedral:
-            hashes, quality = pdq_dihedral_from_luma(luma, exact=PDQ_DIHEDRAL_EXACT)
+            hashes, quality = pdq_dihedral_from_luma(luma, exact=defaults.PDQ_DIHEDRAL_EXACT)
             pdq, variants = hashes[0], hashes[1:]
         else:
             (pdq, quality), variants = pdq_from_luma(luma), None
@@ -310,20 +299,23 @@ def _analyse(container: Any, limits: VideoLimits, started: float, probe_log: lis
     context = stream.codec_context
     context.thread_count = max(1, limits.threads)
     context.options = {"max_pixels": str(limits.max_pixels)}  # the decoder refuses larger frames itself
+    if limits.skip_nonref:
+        context.skip_frame = "NONREF"
     rate = stream.average_rate or stream.guessed_rate
     run = _Run(limits, stream, started, stream.start_time or 0, float(rate) if rate else None, notes=notes)
     if run.rate is None:
         run.notes.append("frame rate unknown: frame numbers count sampled frames")
     error = None
     try:
-        _packets(container, run)
-        run.decode(None)
+        error = _packets(container, run)
+        run.decode(None)  # the frames still inside the decoder
     except _Stop:
         pass
-    except Exception as exc:  # a demuxer or decoder failure ends the video, keeps what was hashed
+    except Exception as exc:  # a failure outside FFmpeg's (numpy, memory) ends the video, keeps what was hashed
         error = f"stopped at {run.last_time:.1f} s: {_say(exc)}"
     error = error or run.first_error
-    declared = facts["duration"] if stream.duration is not None else None
+    alone = len(container.streams) == 1  # else the container's duration may be another stream's (audio)
+    declared = facts["duration"] if stream.duration is not None or alone else None
     if error is None and not run.hit and declared and run.last_time < declared - 2 * limits.interval:
         error = f"video ends at {run.last_time:.1f} s of {declared:.1f} s declared (truncated or damaged)"
     if run.errors > 1 and error == run.first_error:
@@ -333,17 +325,26 @@ def _analyse(container: Any, limits: VideoLimits, started: float, probe_log: lis
                        limits=tuple(run.hit))
 
 
-def _packets(container: Any, run: _Run) -> None:
+def _packets(container: Any, run: _Run) -> str | None:
     """Demux the video stream GOP by GOP: a short GOP's keyframe alone is decoded, a long GOP whole.
 
     ``gop`` holds the packets of the GOP whose length is not yet known; ``whole`` is True once the current GOP
-    is being decoded whole (too long, too large, no timestamps, or keyframe sampling off).
+    is being decoded whole (too long, too large, no timestamps, or keyframe sampling off). Returns the demuxer's
+    error, after the packets read before it were decoded.
     """
     limits = run.limits
     use_keys = limits.keyframe_gap > 0
     gop: list[Any] = []
-    size, key_time, whole = 0, None, True
-    for packet in container.demux(run.stream):
+    size, key_time, whole, failure = 0, None, True, None
+    packets = container.demux(run.stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.FFmpegError as exc:
+            failure = f"stopped at {run.last_time:.1f} s: {_say(exc)}"
+            break
         run.check()
         if packet.size == 0:  # the demuxer's end-of-stream packet
             break
@@ -364,23 +365,27 @@ def _packets(container: Any, run: _Run) -> None:
             continue
         gop.append(packet)
         size += packet.size
-        if when is None or key_time is None or when - key_time > limits.keyframe_gap or size > VIDEO_GOP_BUFFER:
+        too_long = when is None or key_time is None or when - key_time > limits.keyframe_gap
+        if too_long or size > defaults.VIDEO_GOP_BUFFER:
             _close(run, gop, key_time, None)
             gop, whole = [], True
     if gop:
         _close(run, gop, key_time, run.last_time + (1 / run.rate if run.rate else 0.0))
+    return failure
 
 
 def _close(run: _Run, gop: list[Any], key_time: float | None, next_key: float | None) -> None:
     """Decode a buffered GOP: only its keyframe when the next keyframe follows within the gap, else all of it.
 
-    The keyframe alone is skipped when the sample before it and the next keyframe are at most one interval
-    apart (keyframes denser than one a second, or an all-intra stream).
+    Where keyframes are denser than one a second (an all-intra stream, MPEG-2's 12-frame GOPs), a keyframe is
+    decoded when it is the first of its second, or when skipping it would leave more than one interval between
+    the last sample and the next keyframe; the others are skipped.
     """
     interval = run.limits.interval
     if key_time is not None and next_key is not None and next_key - key_time <= run.limits.keyframe_gap:
         run.key_gops += 1
-        if run.planned is None or next_key - run.planned > interval + 1e-3:
+        last = run.planned
+        if last is None or run.cell(key_time) > run.cell(last) or next_key - last > interval + 1e-3:
             key = gop[0]
             run.forced.add(key.pts if key.pts is not None else key.dts)
             run.planned = key_time
