@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from triage.case.worker import PROGRESS_TOPIC, DeviceOutcome, DeviceTask, init_local_worker, run_task
 from triage.errors import UsageError
+from triage.sources.volumes import secrets
 
 POLL = 0.2
 GRACE = 2.0  # after Ctrl-C, how long busy workers get to notice it themselves
@@ -53,7 +54,7 @@ def run_local(tasks: Iterable[DeviceTask], jobs: int, sink: Sink) -> bool:
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx, initializer=init_local_worker,
-                                   initargs=(messages, os.getpid()))
+                                   initargs=(messages, os.getpid(), secrets.held()))
 
     pool = new_pool()
     try:

@@ -57,14 +57,21 @@ class DeviceOutcome:
     seconds: float = 0.0
 
 
-def init_local_worker(queue: Any, parent: int) -> None:
-    """Initializer of local worker processes: progress queue, and die with the parent.
+def init_local_worker(queue: Any, parent: int, held: Any = None) -> None:
+    """Initializer of local worker processes: progress queue, the examiner's secrets, and die with the parent.
+
+    The secrets (``volumes.secrets.Secrets``) come over the pool's pipe from the case process, never through a
+    file or the case store; a Dask cluster never gets them (the command line refuses that).
 
     Why PR_SET_PDEATHSIG: if the case run is SIGKILLed, orphaned workers would go on scanning and later rename
     an output folder under the feet of the next run; the kernel kills them with their parent instead.
     """
     global _queue
     _queue = queue
+    if held is not None:
+        from triage.sources.volumes import secrets
+
+        secrets.hold(held)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an idle worker ignores Ctrl-C; run_task listens while busy
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):

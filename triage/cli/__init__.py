@@ -83,6 +83,19 @@ def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def secret_options(command: Any) -> Any:
+    """--password, --recovery-key and --startup-key, shared by scan and case."""
+    command = click.option("--startup-key", "startup_keys", multiple=True, metavar="FILE.BEK",
+                           type=click.Path(path_type=Path, dir_okay=False),
+                           help="BitLocker startup key file; repeatable.")(command)
+    command = click.option("--recovery-key", "recovery_keys", multiple=True, metavar="KEY",
+                           help="BitLocker/FileVault recovery key, or the path of a BitLocker .BEK startup key "
+                                "file; repeatable.")(command)
+    return click.option("--password", "passwords", multiple=True, metavar="TEXT",
+                        help="Password tried on every encrypted volume (BitLocker, LUKS, FileVault, APFS); "
+                             "repeatable.")(command)
+
+
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @hashset_options
@@ -96,12 +109,7 @@ def hashset_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Read likely pictures, then likely videos (by extension), before other files.")
 @click.option("--no-carve", is_flag=True,
               help="Do not carve pictures and videos from unallocated space and the space outside partitions.")
-@click.option("--password", "passwords", multiple=True, metavar="TEXT",
-              help="Password tried on every encrypted volume (BitLocker, LUKS, FileVault, APFS); repeatable.")
-@click.option("--recovery-key", "recovery_keys", multiple=True, metavar="KEY",
-              help="BitLocker/FileVault recovery key, or the path of a BitLocker .BEK startup key file; repeatable.")
-@click.option("--startup-key", "startup_keys", multiple=True, metavar="FILE.BEK",
-              type=click.Path(path_type=Path, dir_okay=False), help="BitLocker startup key file; repeatable.")
+@secret_options
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int, phash_threshold: int,
          pdq_quality: int, out: Path, jobs: int, no_verify: bool, first_hit: bool, pictures_first: bool,
@@ -248,9 +256,11 @@ def _refuse_out_inside(out: Path, evidence: tuple[Path, ...]) -> None:
 @click.option("--quick", is_flag=True,
               help="Rank the case fast: each device reads pictures and videos first and stops at its first match "
                    "(a later run without --quick reads those devices fully).")
+@secret_options
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def case(case_dir: Path, hashsets: tuple[str, ...], pdq_threshold: int, phash_threshold: int, pdq_quality: int,
-         out: Path, jobs: int, scheduler: str | None, no_verify: bool, quick: bool, debug: bool) -> None:
+         out: Path, jobs: int, scheduler: str | None, no_verify: bool, quick: bool, passwords: tuple[str, ...],
+         recovery_keys: tuple[str, ...], startup_keys: tuple[Path, ...], debug: bool) -> None:
     """Scan every device in a case folder, resumably, and rank them for examination (exit 5: some devices failed)."""
 
     def body() -> int:
@@ -259,9 +269,14 @@ def case(case_dir: Path, hashsets: tuple[str, ...], pdq_threshold: int, phash_th
 
         if quick and not hashsets:
             raise UsageError("--quick needs at least one hash set (-H): it stops each device at its first match")
+        if scheduler and (passwords or recovery_keys or startup_keys):
+            raise UsageError("secrets are never sent to a Dask cluster: run the case without --scheduler, or scan "
+                             "the locked device with triage scan --password")
+        _hold_secrets(passwords, recovery_keys, startup_keys)  # local workers get them from their initializer
         _load_hashsets(hashsets, pdq_threshold, phash_threshold, pdq_quality)  # fail early on a bad set
         settings = CaseSettings(hashsets=list(hashsets), pdq_threshold=pdq_threshold, phash_threshold=phash_threshold,
-                                pdq_min_quality=pdq_quality, verify=not no_verify, command=["triage", *sys.argv[1:]],
+                                pdq_min_quality=pdq_quality, verify=not no_verify,
+                                command=["triage", *masked_command(sys.argv[1:])],
                                 quick=quick)
         with CaseProgressView() as view:
             result = run_case(case_dir, out, settings, jobs=jobs, scheduler=scheduler, progress=view)
