@@ -63,3 +63,18 @@ def run_measured(command: list[str], *, cwd: Path, env: dict[str, str] | None = 
     out = subprocess.run(wrapper, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, check=True)
     code, stderr, peak = json.loads(out.stdout)
     return code, stderr, peak
+
+
+@pytest.fixture(scope="session")
+def carving_fixtures(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """fixtures/make_carving.py's images (pictures left only in unallocated space), built once per session (~4 s)."""
+    import importlib.util
+
+    for tool in ("mkfs.fat", "mcopy", "mkntfs", "ntfscp", "sfdisk"):
+        need_tool(tool)
+    spec = importlib.util.spec_from_file_location("make_carving", ROOT / "fixtures" / "make_carving.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path_factory.mktemp("carving")
+    return out, module.build_carving(out)

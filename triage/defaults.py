@@ -60,14 +60,19 @@ PARENT_CHAIN_MAX = 32  # differencing disks stacked on one another (snapshots of
 UDIF_PLIST_MAX = 64 << 20  # bytes of a .dmg's XML plist read to name its chunk kinds (a real one is < 1 MiB/GB)
 
 
+def seconds_from_env(name: str, default: float) -> float:
+    """A budget in seconds: ``$name`` when set to a non-negative number (tests lower budgets so), else ``default``."""
+    text = os.environ.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 def walk_time_budget() -> float:
     """The per-file-system walk budget in seconds: ``$TRIAGE_WALK_BUDGET`` when set to a number, else the default."""
-    text = os.environ.get(WALK_TIME_BUDGET_ENV, "").strip()
-    try:
-        value = float(text) if text else WALK_TIME_BUDGET
-    except ValueError:
-        return WALK_TIME_BUDGET
-    return value if value >= 0 else WALK_TIME_BUDGET
+    return seconds_from_env(WALK_TIME_BUDGET_ENV, WALK_TIME_BUDGET)
 
 # Headerless encryption (triage.sources.volumes.entropy): a volume or file is "possibly encrypted" when every
 # sampled block is near-random. 4 KiB of random bytes measures ~7.95 bits/byte; compressed data with structure
@@ -106,12 +111,7 @@ CARVE_TIME_BUDGET_ENV = "TRIAGE_CARVE_BUDGET"  # seconds; overrides CARVE_TIME_B
 
 def carve_time_budget() -> float:
     """The per-device carving budget in seconds: ``$TRIAGE_CARVE_BUDGET`` when set to a number, else the default."""
-    text = os.environ.get(CARVE_TIME_BUDGET_ENV, "").strip()
-    try:
-        value = float(text) if text else CARVE_TIME_BUDGET
-    except ValueError:
-        return CARVE_TIME_BUDGET
-    return value if value >= 0 else CARVE_TIME_BUDGET
+    return seconds_from_env(CARVE_TIME_BUDGET_ENV, CARVE_TIME_BUDGET)
 
 # LUKS2 (triage.sources.volumes.luks2): a header's claims are bounded before any work is done on them. The limits
 # are cryptsetup's own (it formats no more than 4 GiB of Argon2 memory and headers of at most 4 MiB); a larger

@@ -11,7 +11,6 @@ Oracle (on the images fixtures/make_carving.py builds; the commands it ran are i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -28,15 +27,8 @@ SETS = [str(ROOT / "hashsets" / "demo_vics2.json"), str(ROOT / "hashsets" / "dem
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    for tool in ("mkfs.fat", "mcopy", "mkntfs", "ntfscp", "sfdisk"):
-        need_tool(tool)
-    spec = importlib.util.spec_from_file_location("make_carving", ROOT / "fixtures" / "make_carving.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path_factory.mktemp("carving")
-    return out, module.build_carving(out)
+def built(carving_fixtures: tuple[Path, dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    return carving_fixtures
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ Built at test time into a temporary folder (~4 s, no mount needed).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,8 @@ VOLUMES = ("carve_fat32.raw", "carve_ntfs.raw")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    for tool in ("mkfs.fat", "mcopy", "mkntfs", "ntfscp", "sfdisk"):
-        need_tool(tool)
-    spec = importlib.util.spec_from_file_location("make_carving", ROOT / "fixtures" / "make_carving.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path_factory.mktemp("carving")
-    return out, module.build_carving(out)
+def built(carving_fixtures: tuple[Path, dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    return carving_fixtures
 
 
 def covers(ranges: list[tuple[int, int]], offset: int, size: int) -> bool:
