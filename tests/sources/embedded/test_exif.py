@@ -82,3 +82,18 @@ def test_thumbnail_found_matched_and_located(tmp_path: Path, jobs: int) -> None:
     page = (target / "report.html").read_text()
     assert "EXIF thumbnail inside a picture (may show the picture as it was before an edit)" in page
     assert "<img" not in page and "data:image" not in page  # examiner welfare: never a picture
+
+
+def test_heic_exif_item_thumbnail() -> None:
+    """The EXIF item of a HEIF container (meta/iinf/iloc, ISO/IEC 23008-12), found without decoding the picture."""
+    data, stored = make_embedded.heic_with_known_thumbnail()
+    found = exif.thumbnail(data, "image/heic")
+    assert found.data == stored
+    assert found.offset is not None and data[found.offset : found.offset + len(stored)] == stored
+
+
+def test_damaged_heic_gives_nothing() -> None:
+    data, _ = make_embedded.heic_with_known_thumbnail()
+    for cut in range(0, len(data), 7):
+        assert exif.thumbnail(data[:cut], "image/heic").data in (None, exif.thumbnail(data, "image/heic").data)
+    assert exif.thumbnail(data.replace(b"Exif\x00\x00", b"Exif\x00\x00"[::-1]), "image/heic").data is None

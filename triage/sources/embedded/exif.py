@@ -5,8 +5,9 @@ was, so the thumbnail can still show the original. It is found from the bytes al
 hashing (no second read): the marker segments are walked to the first ``Exif`` APP1 (never past the start of
 scan), IFD0's "next IFD" link gives IFD1, and its JPEGInterchangeFormat (0x0201) / JPEGInterchangeFormatLength
 (0x0202) tags give the thumbnail (EXIF 2.32, section 4.5.5 and 4.6.2). Only JPEG thumbnails are taken (uncompressed
-TIFF-strip thumbnails are rare and are noted). HEIC keeps its EXIF in an ``Exif`` item of the ``meta`` box: not read
-this round. Never raises: a damaged EXIF block gives no thumbnail and, when it claimed one, a reason.
+TIFF-strip thumbnails are rare and are noted). HEIC/HEIF keeps its EXIF in an ``Exif`` item of the ``meta`` box
+(``heif.exif_tiff`` finds it without decoding the picture). Never raises: a damaged EXIF block gives no
+thumbnail and, when it claimed one, a reason.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import struct
 from dataclasses import dataclass
 
 from triage.defaults import EXIF_THUMBNAIL_MAX
+from triage.sources.embedded import heif
 
 EXIF_HEADER = b"Exif\x00\x00"
 TAG_COMPRESSION = 0x0103
@@ -108,7 +110,7 @@ def _from_tiff(tiff: memoryview, base: int) -> Thumbnail:
 
 
 def thumbnail(data: bytes, mime: str | None) -> Thumbnail:
-    """The EXIF thumbnail of a JPEG or TIFF picture held in memory; ``Thumbnail(None)`` when it has none."""
+    """The EXIF thumbnail of a JPEG, TIFF or HEIC/HEIF picture held in memory; ``Thumbnail(None)`` when it has none."""
     try:
         if mime == "image/jpeg":
             at = _app1_tiff(data)
@@ -119,6 +121,11 @@ def thumbnail(data: bytes, mime: str | None) -> Thumbnail:
             return _from_tiff(memoryview(data)[at:end], at)
         if mime == "image/tiff":
             return _from_tiff(memoryview(data), 0)
+        if mime in ("image/heic", "image/heif", "image/avif"):
+            where = heif.exif_tiff(data)
+            if where is None:
+                return Thumbnail(None)
+            return _from_tiff(memoryview(data)[where[0] : where[1]], where[0])
     except (struct.error, IndexError, ValueError):
         return Thumbnail(None, problem="EXIF block is damaged: no thumbnail read")
     return Thumbnail(None)
