@@ -28,7 +28,7 @@ from triage.errors import Interrupted, OutputError
 from triage.model.pending import LOAD, PendingRecords
 from triage.model.record import FileRecord, json_safe
 from triage.model.store import RecordStore, counts
-from triage.reading import interrupts
+from triage.reading import interrupts, reuse
 from triage.reading.carving import carve_device
 from triage.reading.children import Expanded
 from triage.reading.listing import Listing, list_device, list_extraction
@@ -60,6 +60,7 @@ class ScanSettings:
     first_hit: bool = False
     pictures_first: bool = False
     carve: bool = True  # carve unallocated space and the space outside partitions (--no-carve: skip)
+    reuse: Path | None = None  # a quick scan's output folder whose read streams are not read again
     command: list[str] = field(default_factory=list)
 
 
@@ -130,6 +131,7 @@ def summarise(
         "limits": [dict(entry) for fs in listing.filesystems for entry in getattr(fs, "limits", ())
                    if isinstance(entry, dict)] + [dict(entry) for entry in listing.limits],
         "errors": list(listing.errors),
+        **({"notes": list(listing.notes)} if listing.notes else {}),
     })
 
 
@@ -200,12 +202,21 @@ def scan_device(
                                                   spilled=plan)
         pictures_apart = settings.pictures_first or work.parallel
 
+        reusable: dict[str, Any] = {}
+        if settings.reuse is not None:
+            reusable, said = reuse.load(settings.reuse, settings.hashsets)
+            listing.notes.append(said)
+
         def add(record: FileRecord, fs: FileSystem) -> None:
             """Plan the stream as it is listed (its runs go to disk with it); hand out a picture early."""
             runs = stream_runs(record, fs)
             picture = record.extension in PICTURE_EXTENSIONS
             video_first = settings.pictures_first and record.extension in VIDEO_EXTENSIONS
+            reused = bool(reusable) and reuse.apply(record, reusable)
             index = listing.add(record, fs)
+            if reused:
+                listing.reused.add(index)
+                return
             if runs and not (pictures_apart and picture) and not video_first:
                 plan.add(index, runs)
             if picture and work.parallel and record.locator is not None:
@@ -304,7 +315,9 @@ def _finish_record(
     listing: Listing, index: int, record: FileRecord, settings: ScanSettings, progress: ProgressFn | None
 ) -> bool:
     """Match a record just read and report progress; True stops the scan (--first-hit)."""
-    if settings.hashsets is not None and (record.locator is not None or record.sha256 is not None):
+    if index in listing.reused:  # matched by the quick scan with the same sets (``reading.reuse``)
+        _first_hit(listing, record)
+    elif settings.hashsets is not None and (record.locator is not None or record.sha256 is not None):
         settings.hashsets.match(record)
         _first_hit(listing, record)
     if record.md5 and record.origin != "carved" and (record.is_picture or record.is_video):

@@ -181,6 +181,10 @@ def test_quick_then_full_equals_full(tmp_path: Path, ranked: tuple[Path, Path, C
     for name in [*stopped, "locked", "iso"]:
         assert (out / name / "files.jsonl").read_bytes() == (ref_out / name / "files.jsonl").read_bytes(), name
         assert _summary(out, name)["complete"] is True
+    for name in stopped:  # what the quick scan read was not read again (reading.reuse)
+        (said,) = _summary(out, name)["notes"]
+        assert said.endswith("streams read by the quick scan reused, not read again")
+        assert int(said.split()[0]) >= 1
     assert {n: r["status"] for n, r in store_rows(out).items()} == {
         n: r["status"] for n, r in store_rows(ref_out).items()}
     assert _ranking(out) == _ranking(ref_out)

@@ -15,9 +15,9 @@ The rules (also in the README):
 - Quick mode (``CaseSettings.quick``, ``triage case --quick``): every device reads its likely pictures and
   videos first and stops at its first alert match; one without a match is read to the end and is ``done`` like
   any other. One that stopped is stored as ``quick`` (its output in ``OUT/<name>/``, ranked by what it saw) and
-  a run without --quick scans it again from the start. Nothing of the quick scan is reused: its digests are of
-  the files read before the stop, and a full scan reads those again (correctness first; a quick scan reads
-  little). The settings fingerprint does not include quick: a device read to the end is the same either way.
+  a run without --quick scans it again from the start, reusing what the quick scan read (``reading.reuse``:
+  the same streams with the same hash sets are not read again). The settings fingerprint does not include
+  quick: a device read to the end is the same either way.
   A quick run ends ``done`` when every device is done or stopped at its first match.
 """
 
@@ -142,10 +142,14 @@ def run_case(case_dir: Path, out_root: Path, settings: CaseSettings, jobs: int =
                 reused.append(dev.name)
                 emit(CaseEvent("reused", dev.name))
             else:
+                row = store.device(dev.name)
+                quick_before = (not settings.quick and row is not None and row["status"] == "quick"
+                                and row["identity"] == identities[dev.name] and row["settings"] == fp)
                 tasks.append(DeviceTask(dev.name, str(dev.first), str(out_root), specs,
                                         (settings.pdq_threshold, settings.phash_threshold, settings.pdq_min_quality),
                                         str(settings.cache_dir) if settings.cache_dir else None, settings.verify,
-                                        1, tuple(settings.command), settings.quick))
+                                        1, tuple(settings.command), settings.quick,
+                                        str(out_root / dev.name) if quick_before else None))
         if not scheduler:  # spare cores go to reading inside a device when there are fewer devices than jobs
             per_device = max(1, jobs // max(1, min(jobs, len(tasks))))
             tasks = [DeviceTask(**{**t.__dict__, "jobs": per_device}) for t in tasks]

@@ -43,6 +43,7 @@ class DeviceTask:
     jobs: int = 1
     command: tuple[str, ...] = field(default_factory=tuple)
     quick: bool = False  # pictures and videos first, stop at the first alert match (``triage case --quick``)
+    reuse: str | None = None  # the folder of this device's earlier quick scan, whose reads a full scan reuses
 
 
 @dataclass
@@ -106,7 +107,8 @@ def run_task(task: DeviceTask, report: str | None = None) -> DeviceOutcome:
         from triage.scan import ScanSettings, scan_device
 
         settings = ScanSettings(hashsets=_hashsets(task), jobs=task.jobs, verify=task.verify,
-                                first_hit=task.quick, pictures_first=task.quick, command=list(task.command))
+                                first_hit=task.quick, pictures_first=task.quick, command=list(task.command),
+                                reuse=Path(task.reuse) if task.reuse else None)
         target, _summary = scan_device(Path(task.first), Path(task.out_root), settings,
                                        progress=_Progress(task.name, send), name=task.name, stopped_in_place=True)
     except (Interrupted, KeyboardInterrupt) as exc:

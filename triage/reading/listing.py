@@ -46,6 +46,8 @@ class Listing:
     store: RecordStore | None = None  # finished records (files.jsonl lines) and the summary's counts
     layout: Any = None  # the partition table (``VolumeLayout``) of a device; carving looks outside it
     allocated_media: dict[str, str] = field(default_factory=dict)  # md5 -> "allocated|deleted file <location>"
+    reused: set[int] = field(default_factory=set)  # listing indices filled from a quick scan (reading.reuse)
+    notes: list[str] = field(default_factory=list)  # facts about the scan as a whole (summary ``notes``)
     carving: dict[str, Any] | None = None  # the summary's ``carving`` (None: not reached, e.g. an extraction)
     videos: Counter[str] = field(default_factory=lambda: Counter(decoded=0, not_decoded=0, frames=0, seconds=0.0))
     clock: float = 0.0  # time.monotonic() when the scan started; the summary's ``first_hit_after`` counts from it
