@@ -95,10 +95,6 @@ def expand_record(record: FileRecord, fs: Any = None, limits: Limits | None = No
     out = Expanded()
     if record.locator is None or record.type is None:
         return out
-    if record.is_video:
-        from triage.reading.videos import analyse_record  # videos.py builds on this module's Expanded
-
-        return analyse_record(record, fs)
     if not record.is_archive:
         finder = _finder(record)
         return _embedded(record, fs, finder) if finder is not None else out

@@ -29,6 +29,7 @@ from triage.reading import interrupts, workers
 from triage.reading.children import Expanded, expand_batch, expand_record, wants_expanding
 from triage.reading.embedded import adopt, analyse_picture
 from triage.reading.mediapass import MediaPass
+from triage.reading.videos import analyse_batch, analyse_record
 from triage.sources import registry
 from triage.sources.filesystems import FileSystem
 from triage.sources.volumes import secrets
@@ -294,15 +295,16 @@ class Reading:
                     self.handed_out.add(index)
 
     def expand(self, index: int) -> None:
-        """Expand the archive at ``index`` (already read and typed): inline, or on a worker process."""
+        """Expand the archive, cache or video at ``index`` (already read and typed): inline, or on a worker."""
         if self.children is None or self.stopped:
             return
         record, fs = self.pairs[index]
         self.expanding.add(index)
+        video = record.is_video
         if self.pool is None:
-            self._children(index, expand_record(record, fs))
+            self._children(index, analyse_record(record, fs) if video else expand_record(record, fs))
             return
-        self.pending.append((self.pool.submit(expand_batch, record), ("expand", index)))
+        self.pending.append((self.pool.submit(analyse_batch if video else expand_batch, record), ("expand", index)))
 
     def _children(self, index: int, expanded: Expanded) -> None:
         """Members join ``pairs`` already read: never handed out for reading."""
