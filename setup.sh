@@ -6,12 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-DEBIAN_TOOLS="sleuthkit ewf-tools mtools dosfstools ntfs-3g gdisk fdisk qemu-utils e2fsprogs exfatprogs genisoimage unar cryptsetup-bin"
+DEBIAN_TOOLS="sleuthkit ewf-tools mtools dosfstools ntfs-3g gdisk fdisk qemu-utils e2fsprogs exfatprogs genisoimage unar cryptsetup-bin libxml2-utils"
 
 PY=${PYTHON:-python3}
 
 missing=""
-for tool in fls icat mmls fiwalk ewfacquire ewfverify mcopy mkfs.fat mkntfs sgdisk sfdisk qemu-img mkfs.ext4 mkfs.exfat genisoimage unar cryptsetup; do
+for tool in fls icat mmls fiwalk ewfacquire ewfverify mcopy mkfs.fat mkntfs sgdisk sfdisk qemu-img mkfs.ext4 mkfs.exfat genisoimage unar cryptsetup xmllint; do
     command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 # Building pyewf needs a C compiler, libc, zlib and libdeflate headers, and the Python headers.

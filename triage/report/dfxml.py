@@ -1,18 +1,32 @@
-"""dfxml.xml: the scan as Digital Forensics XML (DFXML 1.2.0, the shape fiwalk writes).
+"""dfxml.xml: the scan as Digital Forensics XML, the shape fiwalk writes, valid against the DFXML schema.
 
 One ``<volume>`` per file system slot of the device, holding one ``<fileobject>`` per data stream. DFXML tools
-(dfxml.py's ``objects``, ``idifference``, bulk_extractor's ``identify_filenames``) read this unchanged.
+(dfxml.py's ``objects``, ``idifference``, bulk_extractor's ``identify_filenames``) read this unchanged, and
+``xmllint --schema dfxml.xsd`` (the DFXML working group's schema, 2.0.0-beta.0; tests/report/dfxml_schema) passes
+it, as it passes fiwalk's output. What the schema has no element for is kept in triage's own namespace, where the
+schema allows foreign elements (its ``xs:any``): last in a ``<fileobject>`` or ``<volume>``, and after the last
+volume for the evidence (``<triage:source>``: media size, verification, storage layers, acquisition metadata;
+DFXML's ``<source>`` takes ``<image_filename>`` only). Choices the schema forces:
+
+- ``<partition>`` counts the volumes written from 1 (the schema's "1-based counter of the partition order", as
+  fiwalk numbers them); the volume's slot in the partition table is its ``<triage:partition_index>``.
+- One ``<error>`` per file object and volume: several errors are joined with "; " (as files.csv joins them).
+- An archive member names its archive in ``<triage:container>``: DFXML's ``<parent_object>`` holds the inode of
+  the parent directory only.
+- A value the schema's type cannot hold (a time that is not an xs:dateTime, an inode that is not a number) goes
+  to the triage element of the same name; a byte run before its volume has no ``fs_offset``.
 
 Why ElementTree, one element at a time: the serialiser escapes ``&``, ``<``, ``>`` and quotes for us, and a
 million file objects are streamed to disk instead of held as one tree. The namespace declarations are written
 once on the root as plain attributes (prefixed names such as ``dc:type`` literally), which keeps the default
 namespace unprefixed without touching ElementTree's process-wide prefix registry. Text that XML 1.0 cannot
 carry (control characters, lone surrogates) is escaped first by ``common.xml_text``, so the file always parses
-and a parser gives back exactly that text. Byte runs are not written: file systems do not report them to the scan yet.
+and a parser gives back exactly that text.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
@@ -27,6 +41,8 @@ DFXML_VERSION = "1.2.0"
 
 # DFXML element name for each files.jsonl time key (fiwalk's names).
 TIME_ELEMENTS = {"modified": "mtime", "changed": "ctime", "accessed": "atime", "created": "crtime"}
+# What the schema's time elements (xs:dateTime) accept; any other time text goes to a triage: element.
+DATETIME = re.compile(r"-?\d{4,}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 
 def quoteattr(value: str) -> str:
@@ -79,12 +95,23 @@ def _creator(summary: dict[str, Any]) -> ET.Element:
 
 
 def _source(summary: dict[str, Any]) -> ET.Element:
-    evidence = summary.get("evidence") or {}
+    """DFXML's ``<source>``: the evidence files only (the schema allows nothing else in it)."""
     source = _sub(None, "source")
-    for path in evidence.get("paths") or []:
+    for path in (summary.get("evidence") or {}).get("paths") or []:
         _sub(source, "image_filename", path)
+    return source
+
+
+def _triage_source(summary: dict[str, Any]) -> ET.Element:
+    """What DFXML's ``<source>`` cannot hold: media size, verification, storage layers, acquisition metadata.
+
+    Why at the end of the document: ``<source>`` takes no foreign elements; the root takes them before
+    ``<metadata>`` or after the last volume, and after keeps the document's start as DFXML readers expect it.
+    """
+    evidence = summary.get("evidence") or {}
+    source = _sub(None, "triage:source")
     if evidence.get("media_size") is not None:
-        _sub(source, "image_size", evidence["media_size"])
+        _sub(source, "triage:image_size", evidence["media_size"])
     verification = _sub(source, "triage:verification", status=evidence.get("verification") or "not recorded")
     for kind in ("stored_hashes", "computed_hashes"):
         for alg, value in sorted((evidence.get(kind) or {}).items()):
@@ -101,25 +128,23 @@ def _source(summary: dict[str, Any]) -> ET.Element:
     return source
 
 
-def _fileobject(record: dict[str, Any], volume_offset: int | None = None) -> ET.Element:
+def _fileobject(record: dict[str, Any], partition: int, volume_offset: int | None = None) -> ET.Element:
+    """One ``<fileobject>``, its children in the order the schema's ``fileobject_type`` sequence requires."""
     obj = _sub(None, "fileobject")
     location = record.get("location") or record.get("path") or ""
-    if record.get("parent") is not None and " » " in location:
-        # DFXML's way to say "inside another file": the archive this member came out of.
-        _sub(_sub(obj, "parent_object"), "filename", location.rsplit(" » ", 1)[0].lstrip("/"))
     _sub(obj, "filename", location.lstrip("/"))
-    for error in record.get("errors") or []:
-        _sub(obj, "error", error)
-    if record.get("volume") is not None:
-        _sub(obj, "partition", record["volume"])
-    if record.get("size") is not None:
+    if record.get("errors"):
+        _sub(obj, "error", "; ".join(str(error) for error in record["errors"]))
+    _sub(obj, "partition", partition)
+    if isinstance(record.get("size"), int):
         _sub(obj, "filesize", record["size"])
     _sub(obj, "alloc", "1" if record.get("allocated") else "0")
-    if record.get("inode") is not None:
-        _sub(obj, "inode", record["inode"])
+    inode = record.get("inode")
+    if _natural(inode):
+        _sub(obj, "inode", inode)
     times = record_times(record)
     for key in ("modified", "changed", "accessed", "created"):
-        if times[key]:
+        if times[key] and DATETIME.fullmatch(times[key]):
             _sub(obj, TIME_ELEMENTS[key], times[key], prec="1")
     if record.get("type"):
         _sub(obj, "libmagic", record["type"])
@@ -127,37 +152,60 @@ def _fileobject(record: dict[str, Any], volume_offset: int | None = None) -> ET.
         runs = _sub(obj, "byte_runs")
         for file_offset, img_offset, length in record["byte_runs"]:
             where = {"file_offset": str(file_offset)}
-            if volume_offset is not None:
+            if volume_offset is not None and img_offset >= volume_offset:
                 where["fs_offset"] = str(img_offset - volume_offset)
             _sub(runs, "byte_run", None, **where, img_offset=str(img_offset), len=str(length))
     for alg in ("md5", "sha1", "sha256"):
         if record.get(alg):
             _sub(obj, "hashdigest", record[alg], type=alg)
+    # Foreign elements go last (the schema's xs:any): what DFXML has no element for.
+    if inode is not None and not _natural(inode):
+        _sub(obj, "triage:inode", inode)
+    for key in ("modified", "changed", "accessed", "created"):
+        if times[key] and not DATETIME.fullmatch(times[key]):
+            _sub(obj, "triage:" + TIME_ELEMENTS[key], times[key])
+    if record.get("parent") is not None and " » " in location:
+        # Inside another file: the archive this member came out of. DFXML's <parent_object> names the parent
+        # directory by inode, which an archive member does not have.
+        _sub(obj, "triage:container", location.rsplit(" » ", 1)[0].lstrip("/"))
     return obj
 
 
+def _natural(value: Any) -> bool:
+    """An int DFXML's nonNegativeInteger can hold (bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _volume_head(volume: dict[str, Any]) -> list[ET.Element]:
-    """The elements that describe a volume before its file objects."""
-    head = [_sub(None, "partition_offset", volume.get("offset", 0))]
+    """The DFXML elements that describe a volume, before its file objects."""
+    return [_sub(None, "partition_offset", volume.get("offset", 0)),
+            _sub(None, "ftype_str", volume.get("fs") or "unknown")]
+
+
+def _volume_tail(volume: dict[str, Any]) -> list[ET.Element]:
+    """After the file objects: its errors (one ``<error>``, as the schema allows one) and triage's own elements."""
+    tail = []
+    if volume.get("errors"):
+        tail.append(_sub(None, "error", "; ".join(str(error) for error in volume["errors"])))
     if volume.get("index") is not None:
-        head.append(_sub(None, "triage:partition_index", volume["index"]))
-    head.append(_sub(None, "ftype_str", volume.get("fs") or "unknown"))
+        tail.append(_sub(None, "triage:partition_index", volume["index"]))
     if volume.get("size") is not None:
-        head.append(_sub(None, "triage:size", volume["size"]))
+        tail.append(_sub(None, "triage:size", volume["size"]))
     if volume.get("label"):
-        head.append(_sub(None, "triage:label", volume["label"]))
+        tail.append(_sub(None, "triage:label", volume["label"]))
     if volume.get("layer"):
-        head.append(_sub(None, "triage:layer", volume["layer"], inside=str(volume.get("parent"))))
-    head += [_sub(None, "error", error) for error in volume.get("errors") or []]
-    return head
+        tail.append(_sub(None, "triage:layer", volume["layer"], inside=str(volume.get("parent"))))
+    return tail
 
 
-def _volume(volume: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[str]:
+def _volume(volume: dict[str, Any], partition: int, records: Iterable[dict[str, Any]]) -> Iterator[str]:
     yield f" <volume offset={quoteattr(xml_text(str(volume.get('offset', 0))))}>\n"
     for element in _volume_head(volume):
         yield _xml(element, 2)
     for record in records:
-        yield _xml(_fileobject(record, volume.get("offset")), 2)
+        yield _xml(_fileobject(record, partition, volume.get("offset")), 2)
+    for element in _volume_tail(volume):
+        yield _xml(element, 2)
     yield " </volume>\n"
 
 
@@ -174,11 +222,13 @@ def iter_dfxml(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> It
         if volume.get("role", "partition") != "partition" or key in written:
             continue
         written.add(key)
-        yield from _volume(volume, _of_volume(records, key))
+        yield from _volume(volume, len(written), _of_volume(records, key))
     # Records whose volume the summary does not list (never expected) are still written, not lost.
     others = dict.fromkeys(record.get("volume") for record in records if record.get("volume") not in written)
     for key in others:
-        yield from _volume({"offset": 0, "index": key}, _of_volume(records, key))
+        written.add(key)
+        yield from _volume({"offset": 0, "index": key}, len(written), _of_volume(records, key))
+    yield _xml(_triage_source(summary), 1)
     yield "</dfxml>\n"
 
 
