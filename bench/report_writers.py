@@ -6,16 +6,18 @@ folders of 1,000 — the shape of the issue's 200,000-file device. The tree is g
 /tmp and removed once the image is written.
 
 ``scan`` runs ``triage scan`` (default settings, every report) on it and prints wall and CPU time of the whole
-process tree. ``reports`` times each report writer on the scan's output folder (summary.json + files.jsonl, as
-``triage report`` reads them), one at a time in this process: CPU time (``time.process_time``) and wall, best of
-``--repeats``; ``--profile`` adds a cProfile of one pass of all writers. The machine is shared, so CPU time and the
-best of several runs are the numbers to compare.
+process tree, and the wall of its report phase (``write_reports``, timed inside the scan process); with several
+``--cwd`` checkouts (before/after) the runs alternate. ``reports`` times the writers on a scan's output folder
+(summary.json + files.jsonl, as ``triage report`` reads them) with the triage on ``sys.path``: each alone, all in
+this process, and as a scan runs them (with two worker processes); CPU time (``time.process_time``) and wall,
+best of ``--repeats``; ``--profile`` adds a cProfile of all writers in one process. The machine is shared, so CPU
+time and the best of several runs are the numbers to compare.
 
 Usage::
 
     .venv/bin/python bench/report_writers.py build [--files 200000]
-    .venv/bin/python bench/report_writers.py scan [--files 200000] [--jobs 2] [--keep DIR]
-    .venv/bin/python bench/report_writers.py reports DIR [--repeats 3] [--profile]
+    .venv/bin/python bench/report_writers.py scan [--files 200000] [--jobs 2] [--keep DIR] [--cwd TREE ...]
+    PYTHONPATH=TREE .venv/bin/python bench/report_writers.py reports DEVICE_DIR [--repeats 3] [--profile]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import random
@@ -32,7 +35,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"
@@ -76,57 +81,108 @@ def build(files: int, out_dir: Path = CACHE) -> Path:
     return image
 
 
-def scan(image: Path, jobs: int, keep: Path | None, python: str = sys.executable, cwd: Path = ROOT) -> None:
-    """One ``triage scan`` of ``image``: wall and CPU of the whole tree (children's rusage)."""
+SCAN_BOOT = """
+import json, sys, time
+import triage.scan as scan_module
+original = scan_module.write_reports
+def timed(*args, **kwargs):
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        return original(*args, **kwargs)
+    finally:
+        print('REPORTS ' + json.dumps({'wall': time.perf_counter() - wall, 'cpu': time.process_time() - cpu}),
+              file=sys.stderr)
+scan_module.write_reports = timed
+from triage.cli import main
+sys.argv = ['triage'] + sys.argv[1:]
+main()
+"""
+
+
+def scan(image: Path, jobs: int, keep: Path | None, python: str = sys.executable, cwd: Path = ROOT) -> dict[str, float]:
+    """One ``triage scan`` of ``image`` (the tree at ``cwd``): wall and CPU of the whole process tree, and the
+    wall and main-process CPU of its report phase (``write_reports``, timed inside the scan)."""
     out = keep or Path(tempfile.mkdtemp(prefix="report-writers-out-"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([python, "-m", "triage.cli", "scan", "-j", str(jobs), "-o", str(out), str(image)],
+    done = subprocess.run([python, "-c", SCAN_BOOT, "scan", "-j", str(jobs), "-o", str(out), str(image)],
                           cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stderr = done.stderr.decode(errors="replace")
     if done.returncode != 0:
-        raise SystemExit(f"scan failed ({done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}")
+        raise SystemExit(f"scan failed ({done.returncode}): {stderr[-2000:]}")
+    phase = json.loads(next(line for line in stderr.splitlines() if line.startswith("REPORTS "))[8:])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(f"scan {image.name} -j {jobs}: wall {wall:.2f} s, CPU {cpu:.2f} s (whole tree), output {out}")
+    print(f"scan {image.name} -j {jobs} ({cwd}): wall {wall:.2f} s, CPU {cpu:.2f} s (whole tree); reports: wall "
+          f"{phase['wall']:.2f} s ({100 * phase['wall'] / wall:.1f} % of the scan), main-process CPU "
+          f"{phase['cpu']:.2f} s", flush=True)
     if keep is None:
         shutil.rmtree(out)
+    return {"wall": wall, "cpu": cpu, "reports_wall": phase["wall"], "reports_cpu": phase["cpu"]}
 
 
 def reports(device_dir: Path, repeats: int, profile: bool) -> None:
-    """Time every writer on ``device_dir`` (a scan's device folder), one after another, best of ``repeats``."""
-    sys.path.insert(0, str(ROOT))
-    from triage.report import REPORTS, open_dir
-    from triage.report.common import atomic_write
+    """Time the writers of the triage on ``sys.path`` on ``device_dir`` (a scan's device folder): each alone,
+    all in one process, and as the scan runs them (``write_reports`` with two worker processes). Best of
+    ``repeats``; CPU is this process's (the pool's workers not included)."""
+    import triage.report as report
+    from triage.report import JsonlRecords, write_reports
 
-    summary, records = open_dir(device_dir)
     with tempfile.TemporaryDirectory(prefix="report-writers-") as tmp:
-        read_cpu = min(_timed(lambda: sum(1 for _ in records))[0] for _ in range(repeats))
-        print(f"files.jsonl read and parsed once: CPU {read_cpu:.2f} s")
-        total_cpu = total_wall = 0.0
-        for name, render in REPORTS:
-            runs = [_timed(lambda n=name, r=render: atomic_write(Path(tmp) / n, r(summary, records)))
-                    for _ in range(repeats)]
-            cpu, wall = min(c for c, _ in runs), min(w for _, w in runs)
-            total_cpu, total_wall = total_cpu + cpu, total_wall + wall
-            size = (Path(tmp) / name).stat().st_size
-            print(f"{name:<12} CPU {cpu:6.2f} s  wall {wall:6.2f} s  {size / 1e6:8.1f} MB")
-        print(f"{'all':<12} CPU {total_cpu:6.2f} s  wall {total_wall:6.2f} s (one after another, one core)")
+        folder = Path(tmp)
+        for name in ("summary.json", "files.jsonl"):
+            shutil.copy(device_dir / name, folder / name)
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        records = JsonlRecords(folder / "files.jsonl")
+        print(f"triage from {Path(report.__file__).parent}")
+        parse = _best(repeats, lambda: sum(1 for _ in records))
+        print(f"{'parse only':<14} CPU {parse[0]:6.2f} s  wall {parse[1]:6.2f} s  (files.jsonl, one pass)")
+        alone = {name: _best(repeats, lambda n=name: _write(report, folder, summary, records, [n]))
+                 for name in report.REPORT_NAMES}
+        for name, (cpu, wall) in alone.items():
+            print(f"{name:<14} CPU {cpu:6.2f} s  wall {wall:6.2f} s  {(folder / name).stat().st_size / 1e6:8.1f} MB"
+                  f"  (its own pass; parse included)")
+        every = _best(repeats, lambda: _write(report, folder, summary, records, list(report.REPORT_NAMES)))
+        print(f"{'all, 1 process':<14} CPU {every[0]:6.2f} s  wall {every[1]:6.2f} s")
+        from concurrent.futures import ProcessPoolExecutor
+
+        from triage.reading import workers
+
+        with ProcessPoolExecutor(max_workers=2, mp_context=workers.context()) as pool:
+            list(pool.map(abs, range(2)))  # workers started, as the scan's are by then
+            pooled = _best(repeats, lambda: write_reports(folder, summary, records, pool))
+        print(f"{'as in a scan':<14} CPU {pooled[0]:6.2f} s  wall {pooled[1]:6.2f} s  (write_reports, 2 workers; "
+              "CPU of this process only)")
         if profile:
             profiler = cProfile.Profile()
             profiler.enable()
-            for name, render in REPORTS:
-                atomic_write(Path(tmp) / name, render(summary, records))
+            _write(report, folder, summary, records, list(report.REPORT_NAMES))
             profiler.disable()
             text = io.StringIO()
             pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(30)
             print(text.getvalue())
 
 
-def _timed(action: object) -> tuple[float, float]:
-    cpu, wall = time.process_time(), time.perf_counter()
-    action()  # type: ignore[operator]
-    return time.process_time() - cpu, time.perf_counter() - wall
+def _write(report: Any, folder: Path, summary: dict[str, Any], records: Any, names: list[str]) -> None:
+    """Write ``names`` in this process: one pass (``write_pass``) or, before it existed, one pass per report."""
+    if hasattr(report, "write_pass"):
+        report.write_pass(folder, summary, records, names)
+        return
+    from triage.report.common import atomic_write
+
+    for name in names:
+        atomic_write(folder / name, report.RENDERERS[name](summary, records))
+
+
+def _best(repeats: int, action: Callable[[], object]) -> tuple[float, float]:
+    """(CPU, wall) seconds of ``action``, each the least of ``repeats`` runs."""
+    runs = []
+    for _ in range(repeats):
+        cpu, wall = time.process_time(), time.perf_counter()
+        action()
+        runs.append((time.process_time() - cpu, time.perf_counter() - wall))
+    return min(c for c, _ in runs), min(w for _, w in runs)
 
 
 def main() -> None:
@@ -138,7 +194,9 @@ def main() -> None:
         if name == "scan":
             command.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
             command.add_argument("--keep", type=Path, help="write the output here and keep it")
-            command.add_argument("--cwd", type=Path, default=ROOT, help="the triage checkout to run")
+            command.add_argument("--cwd", type=Path, action="append",
+                                 help="a triage checkout to run (repeat: the checkouts alternate)")
+            command.add_argument("--repeats", type=int, default=1)
     command = sub.add_parser("reports")
     command.add_argument("device_dir", type=Path)
     command.add_argument("--repeats", type=int, default=3)
@@ -147,7 +205,10 @@ def main() -> None:
     if args.command == "build":
         print(build(args.files))
     elif args.command == "scan":
-        scan(build(args.files), args.jobs, args.keep, cwd=args.cwd)
+        image = build(args.files)
+        for _ in range(args.repeats):
+            for cwd in args.cwd or [ROOT]:
+                scan(image, args.jobs, args.keep, cwd=cwd)
     else:
         reports(args.device_dir, args.repeats, args.profile)
 

@@ -193,8 +193,9 @@ class _DyingWorkers(Executor):
     """Workers that die while writing: each leaves its temp file behind and the pool reports it broken."""
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        out_dir, name = args
-        (out_dir / f".{name}.99999.1.tmp").write_text("half a report")
+        out_dir, names = args  # a group of reports written in one pass
+        for name in names:
+            (out_dir / f".{name}.99999.1.tmp").write_text("half a report")
         future: Future[Any] = Future()
         future.set_exception(BrokenProcessPool("A child process terminated abruptly"))
         return future

@@ -10,43 +10,45 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, wait
 from pathlib import Path
 from typing import Any
 
 from triage.errors import UsageError
-from triage.report.case_uco import iter_case
-from triage.report.common import atomic_write
-from triage.report.csv_out import iter_csv, iter_matched_csv
-from triage.report.dfxml import iter_dfxml
-from triage.report.html import iter_html
-from triage.report.vics import iter_vics
+from triage.report.case_uco import CaseWriter
+from triage.report.csv_out import CsvWriter, MatchedCsvWriter
+from triage.report.dfxml import DfxmlWriter
+from triage.report.html import HtmlWriter
+from triage.report.output import AtomicFile, ReportWriter
+from triage.report.vics import VicsWriter
 
 Records = Iterable[dict[str, Any]]  # iterated once per pass: a list, or ``JsonlRecords`` (files.jsonl, re-read)
-Renderer = Callable[[dict[str, Any], Records], Iterable[str]]
 
-# Output file name → renderer (text chunks), in the order the files are written and returned.
-REPORTS: tuple[tuple[str, Renderer], ...] = (
-    ("report.html", iter_html),
-    ("files.csv", lambda _summary, records: iter_csv(records)),
-    ("matched.csv", lambda _summary, records: iter_matched_csv(records)),
-    ("dfxml.xml", iter_dfxml),
-    ("vics.json", iter_vics),
-    ("case.jsonld", iter_case),
-)
-REPORT_NAMES: tuple[str, ...] = tuple(name for name, _ in REPORTS)
-RENDERERS: dict[str, Renderer] = dict(REPORTS)
-ON_WORKERS = ("dfxml.xml", "case.jsonld")  # the slowest two; the rest are written meanwhile
+# Output file name → writer, in the order the files are returned.
+WRITERS: dict[str, type[ReportWriter]] = {
+    "report.html": HtmlWriter,
+    "files.csv": CsvWriter,
+    "matched.csv": MatchedCsvWriter,
+    "dfxml.xml": DfxmlWriter,
+    "vics.json": VicsWriter,
+    "case.jsonld": CaseWriter,
+}
+REPORT_NAMES: tuple[str, ...] = tuple(WRITERS)
+# With idle worker processes, this group is written by one of them (its own pass over files.jsonl) while this
+# process writes the rest: the two halves cost about the same (bench/RESULTS.md, "Report writers on 200,000 files").
+ON_WORKERS: tuple[tuple[str, ...], ...] = (("case.jsonld",),)
 
 __all__ = ["REPORT_NAMES", "JsonlRecords", "load_dir", "render_dir", "write_reports"]
+
+_scan_once = json.JSONDecoder().scan_once  # the C scanner behind json.loads, without its per-call checks
 
 
 class JsonlRecords:
     """The records of a files.jsonl, read again line by line on every iteration.
 
-    Why: a report that needs two passes (DFXML by volume, CASE's action node listing every file) re-reads the
-    file instead of holding a million records. A line that is not a JSON object raises UsageError (one line).
+    Why: a report pass re-reads the file instead of holding a million records. A line that is not a JSON object
+    raises UsageError (one line).
     """
 
     def __init__(self, path: Path) -> None:
@@ -56,17 +58,29 @@ class JsonlRecords:
         with open(self.path, encoding="utf-8") as fh:
             try:
                 for number, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise UsageError(f"{self.path}: line {number} is not valid JSON ({_reason(exc)})") from None
-                    if not isinstance(record, dict):
-                        raise UsageError(f"{self.path}: line {number} is not a JSON object")
+                    try:  # the usual line: one object and its newline (a third faster than json.loads)
+                        record, end = _scan_once(line, 0)
+                    except (StopIteration, ValueError):
+                        end = -1
+                    if end != len(line) - 1 or line[end] != "\n" or type(record) is not dict:
+                        record = self._slow(line, number)
+                        if record is None:
+                            continue
                     yield record
             except UnicodeDecodeError as exc:
                 raise UsageError(f"{self.path}: not UTF-8 ({_reason(exc)})") from None
+
+    def _slow(self, line: str, number: int) -> dict[str, Any] | None:
+        """``json.loads`` and its checks, for any line the fast path did not take: None for a blank one."""
+        if not line.strip():
+            return None
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{self.path}: line {number} is not valid JSON ({_reason(exc)})") from None
+        if not isinstance(record, dict):
+            raise UsageError(f"{self.path}: line {number} is not a JSON object")
+        return record
 
 
 def write_reports(
@@ -74,41 +88,65 @@ def write_reports(
 ) -> list[Path]:
     """Write every report into ``out_dir`` (each atomically) and return their paths in ``REPORT_NAMES`` order.
 
-    ``records`` are the files.jsonl objects, iterated once per pass (the scan gives ``JsonlRecords``, so no list
-    of every record is held). Each output is streamed to a temp file and renamed into place, so memory stays
-    small whatever the device holds and a failure never leaves a half-written report.
+    ``records`` are the files.jsonl objects; all reports are written in one pass over them, each record parsed
+    once for all (the scan gives ``JsonlRecords``, so no list of every record is held). Each output goes to a temp
+    file renamed into place, so memory stays small whatever the device holds and a failure never leaves a
+    half-written report.
 
-    With ``pool`` (the scan's worker processes, idle by then), the reports in ``ON_WORKERS`` are rendered there
+    With ``pool`` (the scan's worker processes, idle by then), the ``ON_WORKERS`` groups are written there
     meanwhile, each worker reading ``out_dir``'s summary.json and files.jsonl as ``triage report`` does, so
-    ``out_dir`` must hold them already. Why: writing reports is the last step of a scan and runs on one core; on
-    the benchmark these two take 0.17 of its 0.27 s. A report a worker could not write is rendered here.
+    ``out_dir`` must hold them already. Why: writing reports is the last step of a scan, and a pass is one core's
+    work. A group a worker could not write is written here.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    elsewhere: dict[str, Future[Path]] = {}
-    for name in ON_WORKERS if pool is not None else ():
-        with contextlib.suppress(RuntimeError):  # a shut-down or broken pool: rendered here below
-            elsewhere[name] = pool.submit(write_report, out_dir, name)
+    elsewhere: dict[tuple[str, ...], Future[list[Path]]] = {}
+    for group in ON_WORKERS if pool is not None else ():
+        with contextlib.suppress(RuntimeError):  # a shut-down or broken pool: written here below
+            elsewhere[group] = pool.submit(write_report, out_dir, group)
+    away = {name for group in elsewhere for name in group}
     try:
-        paths = {name: atomic_write(out_dir / name, render(summary, records))
-                 for name, render in REPORTS if name not in elsewhere}
+        paths = write_pass(out_dir, summary, records, [name for name in REPORT_NAMES if name not in away])
     except Exception:  # e.g. a full disk: the caller removes out_dir, so no worker may still be writing into it
         wait(elsewhere.values())
         raise
-    for name, future in elsewhere.items():
+    for group, future in elsewhere.items():
         try:
-            paths[name] = future.result()
+            paths.update(zip(group, future.result(), strict=True))
         except Exception:  # a broken or shut-down pool; a report that cannot be rendered fails again here
-            for stray in out_dir.glob(f".{name}.*.tmp"):  # left by a worker that died while writing
-                stray.unlink(missing_ok=True)
-            paths[name] = atomic_write(out_dir / name, RENDERERS[name](summary, records))
+            for name in group:
+                for stray in out_dir.glob(f".{name}.*.tmp"):  # left by a worker that died while writing
+                    stray.unlink(missing_ok=True)
+            paths.update(write_pass(out_dir, summary, records, list(group)))
     return [paths[name] for name in REPORT_NAMES]
 
 
-def write_report(out_dir: Path, name: str) -> Path:
-    """Worker entry point: render one report of a device folder from its summary.json and files.jsonl."""
+def write_pass(out_dir: Path, summary: dict[str, Any], records: Records, names: list[str]) -> dict[str, Path]:
+    """Write the reports ``names`` in one pass over ``records``; nothing is renamed into place unless all were
+    written (an invalid files.jsonl line leaves every earlier report as it was)."""
+    files: list[AtomicFile] = []
+    try:
+        writers = []
+        for name in names:
+            files.append(AtomicFile(Path(out_dir) / name))
+            writers.append(WRITERS[name](summary, files[-1].out))
+        adds = [writer.add for writer in writers]
+        for record in records:
+            for add in adds:
+                add(record)
+        for writer in writers:
+            writer.finish()
+        return {name: file.commit() for name, file in zip(names, files, strict=True)}
+    finally:
+        for file in files:
+            file.abort()  # after a commit: nothing left to remove
+
+
+def write_report(out_dir: Path, names: tuple[str, ...]) -> list[Path]:
+    """Worker entry point: write the reports ``names`` of a device folder from its summary.json and files.jsonl."""
     summary, records = open_dir(out_dir)
-    return atomic_write(Path(out_dir) / name, RENDERERS[name](summary, records))
+    paths = write_pass(out_dir, summary, records, list(names))
+    return [paths[name] for name in names]
 
 
 def load_dir(out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -138,11 +176,9 @@ def open_dir(out_dir: Path) -> tuple[dict[str, Any], JsonlRecords]:
 def render_dir(out_dir: Path) -> list[Path]:
     """Re-render every report of a device folder from its summary.json and files.jsonl (no evidence needed).
 
-    files.jsonl is checked once through before any report is written, so an invalid line replaces none.
+    All reports are written in one pass, so an invalid files.jsonl line replaces none of them.
     """
     summary, records = open_dir(out_dir)
-    for _record in records:
-        pass
     return write_reports(Path(out_dir), summary, records)
 
 

@@ -14,13 +14,12 @@ Why each choice:
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-from triage.report.common import match_text, record_times, visible
+from triage.report.common import match_text, visible
+from triage.report.output import Out, render
 
 COLUMNS: tuple[str, ...] = (
     "id",
@@ -53,6 +52,8 @@ COLUMNS: tuple[str, ...] = (
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_FORMULA_FIRST = frozenset("=+-@")  # tab and CR cannot start a cell once ``visible`` escaped them
+HEADER = "\ufeff" + ",".join(f'"{column}"' for column in COLUMNS) + "\r\n"
 
 
 def csv_safe(value: str) -> str:
@@ -63,69 +64,91 @@ def csv_safe(value: str) -> str:
 
 
 def _cell(value: Any) -> str:
+    """One cell's text: ``csv_safe(visible(value))``, with a fast path for the plain text most cells hold."""
+    if type(value) is str:
+        if not value.isprintable():
+            value = visible(value)
+        if value and value[0] in _FORMULA_FIRST and not _PLAIN_NUMBER.fullmatch(value):
+            return "'" + value
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if type(value) is int:
+        return str(value)  # digits, or a plain negative number: never escaped, never a formula
     return csv_safe(visible(value))
+
+
+def _values(record: dict[str, Any]) -> list[Any]:
+    """The raw values of one record, in ``COLUMNS`` order (lists joined with "; ")."""
+    get = record.get
+    times = get("times") or {}
+    matches, errors, notes = get("matches"), get("errors"), get("notes")
+    return [
+        get("id"), get("parent"), get("origin"), get("location") or get("path"), get("path"), get("volume"),
+        get("fs"), get("inode"), get("size"), get("allocated"), get("md5"), get("sha1"), get("sha256"),
+        get("type"), get("ext_mismatch"), times.get("modified"), times.get("accessed"), times.get("changed"),
+        times.get("created"), get("pdq"), get("pdq_quality"), get("phash"), get("known"),
+        "; ".join(map(match_text, matches)) if matches else "",
+        "; ".join(map(str, errors)) if errors else "",
+        "; ".join(map(str, notes)) if notes else "",
+    ]
 
 
 def record_row(record: dict[str, Any]) -> list[str]:
     """The cells of one record, in ``COLUMNS`` order."""
-    times = record_times(record)
-    values: dict[str, Any] = {
-        "id": record.get("id"),
-        "parent": record.get("parent"),
-        "origin": record.get("origin"),
-        "location": record.get("location") or record.get("path"),
-        "path": record.get("path"),
-        "volume": record.get("volume"),
-        "fs": record.get("fs"),
-        "inode": record.get("inode"),
-        "size": record.get("size"),
-        "allocated": record.get("allocated"),
-        "md5": record.get("md5"),
-        "sha1": record.get("sha1"),
-        "sha256": record.get("sha256"),
-        "type": record.get("type"),
-        "ext_mismatch": record.get("ext_mismatch"),
-        **times,
-        "pdq": record.get("pdq"),
-        "pdq_quality": record.get("pdq_quality"),
-        "phash": record.get("phash"),
-        "known": record.get("known"),
-        "matches": "; ".join(match_text(m) for m in record.get("matches") or []),
-        "errors": "; ".join(str(e) for e in record.get("errors") or []),
-        "notes": "; ".join(str(n) for n in record.get("notes") or []),
-    }
-    return [_cell(values[column]) for column in COLUMNS]
+    return [_cell(value) for value in _values(record)]
 
 
-def iter_csv(records: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """A whole CSV file (BOM, header, one row per record), a few hundred rows per chunk."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    buffer.write("\ufeff")
-    writer.writerow(COLUMNS)
-    for number, record in enumerate(records, start=1):
-        writer.writerow(record_row(record))
-        if number % 512 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+_SEPARATORS = len(COLUMNS) - 1  # NULs in a joined row whose cells hold none
+_FORMULA_CELL = re.compile("\x00[=+@-]")  # a cell after the first starting a formula (the first: startswith)
 
 
-def iter_matched_csv(records: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """Only the hits: records with at least one match (known-good files are never hits)."""
-    return iter_csv(r for r in records if r.get("matches"))
+def row_text(record: dict[str, Any]) -> str:
+    """One CSV line, as ``csv.writer(quoting=QUOTE_ALL, lineterminator="\\r\\n")`` writes it.
+
+    Why not the csv module, nor ``_cell`` for every cell: the usual row is printable text that starts no
+    formula, which a few checks of the joined row find out; only other rows are made cell by cell (a NUL in a
+    cell is one of them: ``visible`` escapes it, so no finished cell holds the NUL used as the separator).
+    """
+    values = _values(record)
+    line = "\x00".join([value if type(value) is str else "" if value is None else _cell(value) for value in values])
+    if (line.count("\x00") != _SEPARATORS or not line.replace("\x00", "").isprintable()
+            or _FORMULA_CELL.search(line) or line.startswith(("=", "+", "-", "@"))):
+        line = "\x00".join([_cell(value) for value in values])
+    if '"' in line:
+        line = line.replace('"', '""')
+    return '"' + line.replace("\x00", '","') + '"\r\n'
+
+
+class CsvWriter:
+    """files.csv, one row per record as it comes."""
+
+    def __init__(self, _summary: dict[str, Any], out: Out) -> None:
+        self.out = out
+        out.write(HEADER)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.out.write(row_text(record))
+
+    def finish(self) -> None:
+        pass
+
+
+class MatchedCsvWriter(CsvWriter):
+    """matched.csv: only the hits, records with at least one match (known-good files are never hits)."""
+
+    def add(self, record: dict[str, Any]) -> None:
+        if record.get("matches"):
+            self.out.write(row_text(record))
 
 
 def render_csv(records: Iterable[dict[str, Any]]) -> bytes:
     """files.csv as bytes (UTF-8 with BOM)."""
-    return "".join(iter_csv(records)).encode("utf-8")
+    return render(CsvWriter, {}, records)
 
 
 def render_matched_csv(records: Iterable[dict[str, Any]]) -> bytes:
     """matched.csv as bytes (UTF-8 with BOM)."""
-    return "".join(iter_matched_csv(records)).encode("utf-8")
+    return render(MatchedCsvWriter, {}, records)

@@ -10,7 +10,7 @@ undecodable bytes are drawn as boxed ``\\xNN``/``\\uNNNN`` escapes.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -27,6 +27,7 @@ from triage.report.common import (
     visible_parts,
     where_text,
 )
+from triage.report.output import Out, render
 from triage.report.verdict import category_words, locked_count, verdict
 from triage.report.vics import severity
 
@@ -134,10 +135,36 @@ def _verification(evidence: dict[str, Any]) -> dict[str, Any]:
             "error": evidence.get("verification_error")}
 
 
-def _labels(records: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+class Collected:
+    """What the page needs from the records, gathered in one pass: the page lists hits and errors only."""
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.hits: list[dict[str, Any]] = []  # records with matches, in files.jsonl order
+        self.failed: list[dict[str, Any]] = []  # records with read errors
+        self.notes = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.files += 1
+        if record.get("matches"):
+            self.hits.append(record)
+        if record.get("errors"):
+            self.failed.append(record)
+        if record.get("notes"):
+            self.notes += 1
+
+    @classmethod
+    def of(cls, records: Iterable[dict[str, Any]]) -> Collected:
+        collected = cls()
+        for record in records:
+            collected.add(record)
+        return collected
+
+
+def _labels(hits: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
     """Every label seen for each category, e.g. "1" → ["UK Category 1"]."""
     labels: dict[str, set[str]] = {}
-    for record in records:
+    for record in hits:
         for match in record.get("matches") or []:
             if match.get("label"):
                 labels.setdefault(category_text(match.get("category")), set()).add(str(match["label"]))
@@ -150,13 +177,12 @@ def _row(record: dict[str, Any], matches: list[dict[str, Any]]) -> dict[str, Any
             "deleted": not record.get("allocated", True)}
 
 
-def _match_groups(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _match_groups(hits: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Matched records grouped by category (most severe first) and by hash set (by name), rows by path."""
-    labels = _labels(records)
+    labels = _labels(hits)
     by_category: dict[str, dict[str, Any]] = {}
     by_set: dict[str, list[dict[str, Any]]] = {}
-    hits = sorted((r for r in records if r.get("matches")), key=lambda r: (str(r.get("path")), str(r.get("volume"))))
-    for record in hits:
+    for record in sorted(hits, key=lambda r: (str(r.get("path")), str(r.get("volume")))):
         per_category: dict[str, list[dict[str, Any]]] = {}
         per_set: dict[str, list[dict[str, Any]]] = {}
         for match in record["matches"]:
@@ -174,31 +200,27 @@ def _match_groups(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any
     return categories, sets
 
 
-def _unreadable(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def _unreadable(summary: dict[str, Any], collected: Collected) -> dict[str, Any]:
     """Volume problems (the summary's list, else each volume's own) and records with read errors."""
     messages = [str(e) for e in summary.get("errors") or []]
     if not messages:
         for volume in summary.get("volumes") or []:
             where = f"volume {volume['index']}" if volume.get("index") is not None else "media"
             messages += [f"{where} at offset {volume.get('offset')}: {e}" for e in volume.get("errors") or []]
-    failed, notes = [], 0
-    for record in records:
-        if record.get("errors"):
-            failed.append(record)
-        notes += bool(record.get("notes"))
-    return {"volume_errors": messages, "records": failed, "notes": notes}
+    return {"volume_errors": messages, "records": collected.failed, "notes": collected.notes}
 
 
-def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]] | Collected) -> dict[str, Any]:
     """Everything the template shows, in a fixed order (same inputs → same page)."""
+    collected = records if isinstance(records, Collected) else Collected.of(records)
     evidence = summary.get("evidence") or {}
     acquisition = evidence.get("acquisition") or {}
     known_keys = [k for k in ACQUISITION_LABELS if k in acquisition]
     other_keys = sorted(k for k in acquisition if k not in ACQUISITION_LABELS)
-    categories, sets = _match_groups(records)
+    categories, sets = _match_groups(collected.hits)
     command = summary.get("command") or []
-    counts = summary.get("counts") or {"files": sum(1 for _ in records)}
-    labels = _labels(records)
+    counts = summary.get("counts") or {"files": collected.files}
+    labels = _labels(collected.hits)
     counts_matched = bool((summary.get("counts") or {}).get("matched"))
     return {
         "s": summary,
@@ -224,7 +246,7 @@ def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]]) ->
         "by_where": [(where_text(key), n) for key, n in (summary.get("matches_by_origin") or {}).items()],
         "categories": categories,
         "sets": sets,
-        "unreadable": _unreadable(summary, records),
+        "unreadable": _unreadable(summary, collected),
         "limits": [limit for limit in summary.get("limits") or [] if isinstance(limit, dict)],
         "command": shlex.join(str(c) for c in command) if command else None,
         "hashsets": summary.get("hashsets") or [],
@@ -237,11 +259,18 @@ def build_context(summary: dict[str, Any], records: Iterable[dict[str, Any]]) ->
     }
 
 
-def iter_html(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """report.html text, streamed by Jinja2 (the page lists hits and errors only, but those can be many)."""
-    return environment().get_template("report.html.j2").generate(build_context(summary, records))
+class HtmlWriter(Collected):
+    """report.html: the records' hits and errors gathered in the pass, the page rendered by Jinja2 at the end."""
+
+    def __init__(self, summary: dict[str, Any], out: Out) -> None:
+        super().__init__()
+        self.summary, self.out = summary, out
+
+    def finish(self) -> None:
+        for chunk in environment().get_template("report.html.j2").generate(build_context(self.summary, self)):
+            self.out.write(chunk)
 
 
 def render_html(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
     """report.html as UTF-8 bytes."""
-    return "".join(iter_html(summary, records)).encode("utf-8")
+    return render(HtmlWriter, summary, records)

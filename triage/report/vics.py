@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from triage.report.common import ITEMS, evidence_name, file_name, is_media, json_text, record_times, stream_json
+from triage.report.output import Out, render
 
 ODATA_CONTEXT = "http://github.com/ICMEC/ProjectVic/DataModels/2.0.xml/UK/$metadata#Cases"
 UNCATEGORISED = 0
@@ -137,11 +138,22 @@ def build_vics(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> di
     return _skeleton(summary, list(_media(_groups(records), evidence_name(summary))))
 
 
-def iter_vics(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """vics.json text, one Media item per chunk."""
-    return stream_json(_skeleton(summary, ITEMS), _media(_groups(records), evidence_name(summary)))
+class VicsWriter:
+    """vics.json: pictures and videos gathered by md5 in the pass, written as Media items at the end."""
+
+    def __init__(self, summary: dict[str, Any], out: Out) -> None:
+        self.summary, self.out = summary, out
+        self.groups: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, record: dict[str, Any]) -> None:
+        if is_media(record) and record.get("md5"):
+            self.groups.setdefault(record["md5"], []).append(record)
+
+    def finish(self) -> None:
+        for chunk in stream_json(_skeleton(self.summary, ITEMS), _media(self.groups, evidence_name(self.summary))):
+            self.out.write(chunk)
 
 
 def render_vics(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
     """vics.json as UTF-8 bytes (indented, non-ASCII kept readable)."""
-    return "".join(iter_vics(summary, records)).encode("utf-8")
+    return render(VicsWriter, summary, records)
