@@ -149,6 +149,7 @@ def reports(device_dir: Path, repeats: int, profile: bool) -> None:
 
         from triage.reading import workers
 
+        os.chdir(folder)  # the forkserver puts its working folder first on sys.path: no other triage may be there
         with ProcessPoolExecutor(max_workers=2, mp_context=workers.context()) as pool:
             list(pool.map(abs, range(2)))  # workers started, as the scan's are by then
             pooled = _best(repeats, lambda: write_reports(folder, summary, records, pool))

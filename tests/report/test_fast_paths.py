@@ -20,18 +20,8 @@ from typing import Any
 import pytest
 
 from triage.report import JsonlRecords
-from triage.report.case_uco import (
-    CASE_UUID_NS,
-    FACET_TIMES,
-    HASH_NAMES,
-    _content_facet,
-    _datetime,
-    _FastIds,
-    _Ids,
-    _relationship,
-    file_json,
-    relationship_json,
-)
+from triage.report.case_nodes import CASE_UUID_NS, FACET_TIMES, HASH_NAMES, FastIds, Ids, file_json, relationship_json
+from triage.report.case_uco import _content_facet, _datetime, _relationship
 from triage.report.common import file_name, json_text, record_times, xml_text
 from triage.report.csv_out import record_row, row_text
 from triage.report.dfxml import DATETIME, TIME_ELEMENTS, fileobject
@@ -150,7 +140,7 @@ def test_dfxml_fileobjects_are_elementtrees(volume_offset: int | None) -> None:
 # ---- case.jsonld: the dict nodes and json.dumps the text writer replaced ---------------------------------------------
 
 
-def dict_file(ids: _Ids, record: dict[str, Any], file_id: str) -> dict[str, Any]:
+def dict_file(ids: Ids, record: dict[str, Any], file_id: str) -> dict[str, Any]:
     path = json_text(record.get("location") or record.get("path") or "")
     facet: dict[str, Any] = {
         "@id": ids.make("file-facet", file_id), "@type": "uco-observable:FileFacet",
@@ -171,8 +161,8 @@ def dict_file(ids: _Ids, record: dict[str, Any], file_id: str) -> dict[str, Any]
 
 @pytest.mark.parametrize("device", ["laptop", "dev\u00e9\\x1b\x1f", "\ud800odd"])
 def test_case_nodes_are_json_dumps_of_the_dicts(device: str) -> None:
-    ids, reference = _Ids(json_text(device)), _Ids(json_text(device))
-    fast = _FastIds(ids)
+    ids, reference = Ids(json_text(device)), Ids(json_text(device))
+    fast = FastIds(ids)
     for record in RECORDS + RECORDS[:50]:  # the repeats: the same volume, path and inode again get a counter
         value, file_id = fast.file(record)
         assert value == reference.file_uuid(record)

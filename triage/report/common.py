@@ -1,4 +1,4 @@
-"""What every report writer shares: atomic writes, character escaping, record helpers.
+"""What every report writer shares: character escaping, JSON framing, record helpers.
 
 Evidence-derived text (file names, volume labels, hash-set labels) can hold anything a file system allows:
 control characters, bidi overrides that make ``gpj.exe`` look like ``exe.jpg``, bytes that are not UTF-8 (lone
@@ -16,12 +16,9 @@ the escaped text still maps back to exactly one original.
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 from triage.textsafe import escape_code  # one definition: the terminal's and the reports' escapes agree
@@ -31,33 +28,15 @@ TIME_KEYS = ("modified", "accessed", "changed", "created")
 ITEMS = "\x00items\x00"
 
 
-def atomic_write(path: Path, chunks: Iterable[str]) -> Path:
-    """Write text chunks (UTF-8) to ``path`` through a temp file in the same folder and ``os.replace``.
-
-    Why: a report half-written when the examiner's machine dies must never look like a finished one; the
-    rename is atomic on the same file system. Chunks, not one string: a device with a million files makes a
-    CASE graph of gigabytes, which is streamed to disk instead of held in memory. ``backslashreplace`` is a
-    last safety net only; every writer escapes what its format cannot carry before it gets here.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        # Plain open (not mkstemp): the report gets the usual umask permissions, not 0600.
-        with open(tmp, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk.encode("utf-8", "backslashreplace"))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-class RawJson:
-    """A ``stream_json`` item given as its encoded text in chunks (one huge node, e.g. CASE's action listing every
-    file, is written without being built)."""
-
-    def __init__(self, chunks: Iterable[str]) -> None:
-        self.chunks = chunks
+def json_frame(skeleton: dict[str, Any]) -> tuple[str, str, str]:
+    """A JSON document (``skeleton`` indented) cut where its one big list goes (``ITEMS`` in the skeleton): the text
+    before the list, the indentation of the list's items, and the text after its last item (with the closing
+    bracket and the final newline)."""
+    text = json.dumps(skeleton, ensure_ascii=False, indent=2)
+    head, tail = text.split(json.dumps(ITEMS))
+    line = head[head.rfind("\n") + 1 :]
+    outer = line[: len(line) - len(line.lstrip(" "))]
+    return head, outer + "  ", "\n" + outer + "]" + tail + "\n"
 
 
 def stream_json(skeleton: dict[str, Any], items: Iterable[Any]) -> Iterator[str]:
@@ -67,21 +46,13 @@ def stream_json(skeleton: dict[str, Any], items: Iterable[Any]) -> Iterator[str]
     greppable and lets ``json`` use its C encoder (indentation forces the slow pure-Python one) — CASE graphs
     are read by tools, not people, and are several times smaller without the indentation.
     """
-    text = json.dumps(skeleton, ensure_ascii=False, indent=2)
-    head, tail = text.split(json.dumps(ITEMS))
-    line = head[head.rfind("\n") + 1 :]
-    outer = line[: len(line) - len(line.lstrip(" "))]
-    pad = outer + "  "
+    head, pad, end = json_frame(skeleton)
     yield head + "["
     empty = True
     for item in items:
-        if isinstance(item, RawJson):
-            yield ("\n" if empty else ",\n") + pad
-            yield from item.chunks
-        else:
-            yield ("\n" if empty else ",\n") + pad + json.dumps(item, ensure_ascii=False)
+        yield ("\n" if empty else ",\n") + pad + json.dumps(item, ensure_ascii=False)
         empty = False
-    yield ("]" if empty else "\n" + outer + "]") + tail + "\n"
+    yield end if not empty else end[end.index("]"):]
 
 
 def is_surrogate(ch: str) -> bool:

@@ -104,7 +104,7 @@ class AtomicFile:
     """A report file written through ``.<name>.<pid>.<thread>.tmp`` beside it and renamed into place on commit.
 
     Why: a report half-written when the examiner's machine dies must never look like a finished one; the rename
-    is atomic on the same file system. The temp name is ``atomic_write``'s, so leftovers are found the same way.
+    is atomic on the same file system. A leftover (a process killed while writing) is found by that name.
     """
 
     def __init__(self, path: Path) -> None:
