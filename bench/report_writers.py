@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"
 PER_FOLDER = 1000
+REPORT_FILES = ("report.html", "files.csv", "matched.csv", "dfxml.xml", "vics.json", "case.jsonld")
 WORDS = ("invoice", "meeting", "report", "holiday", "budget", "draft", "minutes", "photo", "notes", "letter",
          "account", "order", "schedule", "summary", "project", "contact", "receipt", "agenda", "travel", "memo")
 
@@ -138,12 +139,11 @@ def reports(device_dir: Path, repeats: int, profile: bool) -> None:
         print(f"triage from {Path(report.__file__).parent}")
         parse = _best(repeats, lambda: sum(1 for _ in records))
         print(f"{'parse only':<14} CPU {parse[0]:6.2f} s  wall {parse[1]:6.2f} s  (files.jsonl, one pass)")
-        alone = {name: _best(repeats, lambda n=name: _write(report, folder, summary, records, [n]))
-                 for name in report.REPORT_NAMES}
-        for name, (cpu, wall) in alone.items():
+        for name in report.REPORT_NAMES:
+            cpu, wall = _best(repeats, lambda n=name: _write(report, folder, summary, records, [n]), folder)
             print(f"{name:<14} CPU {cpu:6.2f} s  wall {wall:6.2f} s  {(folder / name).stat().st_size / 1e6:8.1f} MB"
                   f"  (its own pass; parse included)")
-        every = _best(repeats, lambda: _write(report, folder, summary, records, list(report.REPORT_NAMES)))
+        every = _best(repeats, lambda: _write(report, folder, summary, records, list(report.REPORT_NAMES)), folder)
         print(f"{'all, 1 process':<14} CPU {every[0]:6.2f} s  wall {every[1]:6.2f} s")
         from concurrent.futures import ProcessPoolExecutor
 
@@ -152,7 +152,7 @@ def reports(device_dir: Path, repeats: int, profile: bool) -> None:
         os.chdir(folder)  # the forkserver puts its working folder first on sys.path: no other triage may be there
         with ProcessPoolExecutor(max_workers=2, mp_context=workers.context()) as pool:
             list(pool.map(abs, range(2)))  # workers started, as the scan's are by then
-            pooled = _best(repeats, lambda: write_reports(folder, summary, records, pool))
+            pooled = _best(repeats, lambda: write_reports(folder, summary, records, pool), folder)
         print(f"{'as in a scan':<14} CPU {pooled[0]:6.2f} s  wall {pooled[1]:6.2f} s  (write_reports, 2 workers; "
               "CPU of this process only)")
         if profile:
@@ -176,10 +176,13 @@ def _write(report: Any, folder: Path, summary: dict[str, Any], records: Any, nam
         atomic_write(folder / name, report.RENDERERS[name](summary, records))
 
 
-def _best(repeats: int, action: Callable[[], object]) -> tuple[float, float]:
-    """(CPU, wall) seconds of ``action``, each the least of ``repeats`` runs."""
+def _best(repeats: int, action: Callable[[], object], folder: Path | None = None) -> tuple[float, float]:
+    """(CPU, wall) seconds of ``action``, each the least of ``repeats`` runs; the reports an earlier run left in
+    ``folder`` are removed first (untimed): a scan writes into an empty folder."""
     runs = []
     for _ in range(repeats):
+        for name in REPORT_FILES if folder is not None else ():
+            (folder / name).unlink(missing_ok=True)
         cpu, wall = time.process_time(), time.perf_counter()
         action()
         runs.append((time.process_time() - cpu, time.perf_counter() - wall))

@@ -208,3 +208,30 @@ def test_reports_rendered_here_when_a_worker_dies_while_writing(tmp_path: Path) 
     paths = write_reports(tmp_path, summary, records, _DyingWorkers())
     assert [p.name for p in paths] == NAMES and all(p.stat().st_size > 0 for p in paths)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*NAMES, "files.jsonl", "summary.json"])
+
+
+def test_every_way_of_writing_gives_the_same_bytes(tmp_path: Path) -> None:
+    """case.jsonld fills the scan action's place last (its size from the record count): from a list (exact count),
+    from files.jsonl (its line count: blank lines and CRLF make it too large, so the rest closes up), or from a
+    generator (no count: the file nodes are spooled and copied in) — always the same bytes."""
+    from triage.report import JsonlRecords, write_pass
+
+    records = scan_like_records()
+    summary = sample_summary(records)
+    (tmp_path / "list").mkdir()
+    expected = {name: path.read_bytes() for name, path in write_pass(tmp_path / "list", summary, records,
+                                                                      list(REPORT_NAMES)).items()}
+    lines = [json.dumps(record, ensure_ascii=False) for record in records]
+    variants = {"exact": "\n".join(lines) + "\n", "blank": "\n\n".join(lines) + "\n\n  \n",
+                "crlf": "\r\n".join(lines), "generator": None}
+    for name, text in variants.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        if text is None:
+            source: Any = (record for record in records)
+        else:
+            (folder / "files.jsonl").write_bytes(text.encode("utf-8"))
+            source = JsonlRecords(folder / "files.jsonl")
+        written = write_pass(folder, summary, source, list(REPORT_NAMES))
+        assert {report: path.read_bytes() for report, path in written.items()} == expected, name
+        assert not list(folder.glob(".*.tmp"))

@@ -71,6 +71,16 @@ class JsonlRecords:
             except UnicodeDecodeError as exc:
                 raise UsageError(f"{self.path}: not UTF-8 ({_reason(exc)})") from None
 
+    def most(self) -> int:
+        """At most how many records iterating will give: one per line, and a line ends at LF or CR (text mode
+        reads a lone CR as a line end too; JSON text holds neither raw). One read of the bytes, no parsing."""
+        count, last = 0, b"\n"
+        with open(self.path, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                count += chunk.count(b"\n") + chunk.count(b"\r")
+                last = chunk[-1:]
+        return count + (last not in (b"\n", b"\r"))
+
     def _slow(self, line: str, number: int) -> dict[str, Any] | None:
         """``json.loads`` and its checks, for any line the fast path did not take: None for a blank one."""
         if not line.strip():
@@ -131,6 +141,10 @@ def write_pass(out_dir: Path, summary: dict[str, Any], records: Records, names: 
         for name in names:
             files.append(AtomicFile(Path(out_dir) / name))
             writers.append(WRITERS[name](summary, files[-1].out))
+        most = _most(records)
+        for writer in writers:
+            if most is not None and hasattr(writer, "expect"):
+                writer.expect(most)
         adds = [writer.add for writer in writers]
         for record in records:
             for add in adds:
@@ -141,6 +155,15 @@ def write_pass(out_dir: Path, summary: dict[str, Any], records: Records, names: 
     finally:
         for file in files:
             file.abort()  # after a commit: nothing left to remove
+
+
+def _most(records: Records) -> int | None:
+    """How many records at most a pass will see, when that is cheap to know (a writer may plan with it)."""
+    if isinstance(records, list | tuple):
+        return len(records)
+    if isinstance(records, JsonlRecords):
+        return records.most()
+    return None
 
 
 def write_report(out_dir: Path, names: tuple[str, ...]) -> list[Path]:

@@ -22,7 +22,7 @@ Choices:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from triage.report.case_nodes import (
@@ -166,20 +166,36 @@ def _volume(ids: Ids, volume: dict[str, Any]) -> dict[str, Any]:
 
 
 class CaseWriter:
-    """case.jsonld in one pass: the graph's head at once, the file nodes to a spool while their ids are
-    collected, then the scan action (which lists every file) and the spooled nodes after it."""
+    """case.jsonld in one pass: the graph's head at once, then the scan action (which lists every file), then the
+    file nodes.
+
+    The action's list is written last, into a hole left for it: every file id has the same length, so its size
+    follows from the number of records (``expect``, from files.jsonl's line count or a list's length). Without
+    that number the file nodes go to a spool, copied in after the action at the end.
+    """
 
     def __init__(self, summary: dict[str, Any], out: Out) -> None:
         self.out = out
         self.ids = Ids(json_text(evidence_name(summary)))
         self.fast = FastIds(self.ids)
         head, self.pad, self.end = json_frame({"@context": CONTEXT, "@graph": ITEMS})
-        nodes, self.image_id, self.volume_ids, self.action = _head_nodes(self.ids, summary)
+        nodes, self.image_id, self.volume_ids, action = _head_nodes(self.ids, summary)
         out.write(head + "[" + "".join(("\n" if n == 0 else ",\n") + self.pad + json.dumps(node, ensure_ascii=False)
                                        for n, node in enumerate(nodes)))
+        before, after = json.dumps(action, ensure_ascii=False).split(json.dumps(ITEMS))
+        self.action = (",\n" + self.pad + before + "[", "]" + after)
         self.files = out.spool()
+        self.hole: tuple[int, int] | None = None  # offset and size of the action's place
         self.file_ids = bytearray()
         self.positions = Positions()
+
+    def expect(self, most: int) -> None:
+        """At most ``most`` records will come: leave the action's place for that many and write file nodes on."""
+        head, tail = (len(part.encode("utf-8", "backslashreplace")) for part in self.action)
+        size = head + most * ITEM_SIZE + max(most - 1, 0) * 2 + tail
+        self.files.close()
+        self.out.spools.remove(self.files)
+        self.hole, self.files = (self.out.reserve(size), size), self.out
 
     def add(self, record: dict[str, Any]) -> None:
         number = len(self.file_ids) // 16
@@ -197,15 +213,25 @@ class CaseWriter:
                          + relationship_json(self.fast, file_id, target))
 
     def finish(self) -> None:
-        out, count = self.out, len(self.file_ids) // 16
-        head, tail = json.dumps(self.action, ensure_ascii=False).split(json.dumps(ITEMS))
-        out.write(",\n" + self.pad + head + "[")
+        if self.hole is None:
+            for chunk in self._action():
+                self.out.write(chunk)
+            self.out.splice(self.files)
+        else:
+            self.out.fill(*self.hole, self._action())
+        self.out.write(self.end)
+
+    def _action(self) -> Iterator[str]:
+        """The scan action's text, its result list in chunks of 4,096 file ids."""
+        count = len(self.file_ids) // 16
+        yield self.action[0]
         for start in range(0, count, 4096):
-            out.write(("" if start == 0 else ", ") + ", ".join(
-                f'{{"@id": "{file_id_text(self.file_ids, n)}"}}' for n in range(start, min(start + 4096, count))))
-        out.write("]" + tail)
-        out.splice(self.files)
-        out.write(self.end)
+            yield ("" if start == 0 else ", ") + ", ".join(
+                f'{{"@id": "{file_id_text(self.file_ids, n)}"}}' for n in range(start, min(start + 4096, count)))
+        yield self.action[1]
+
+
+ITEM_SIZE = len(f'{{"@id": "{file_id_text(bytearray(16), 0)}"}}')  # one entry of the action's list, in bytes
 
 
 def _head_nodes(

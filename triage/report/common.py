@@ -133,10 +133,13 @@ def record_times(record: dict[str, Any]) -> dict[str, str | None]:
     return {key: times.get(key) for key in TIME_KEYS}
 
 
+MEDIA_TYPES = ("image/", "video/")
+
+
 def is_media(record: dict[str, Any]) -> bool:
     """Pictures and videos (by signature type), the files VICS and the examiner care about."""
     kind = record.get("type") or ""
-    return kind.startswith(("image/", "video/"))
+    return kind.startswith(MEDIA_TYPES)
 
 
 def file_name(path: str) -> str:

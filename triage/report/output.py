@@ -92,6 +92,50 @@ class Out:
             _copy(source, self.target)
         spool.close()
 
+    def reserve(self, size: int) -> int:
+        """Leave a hole of ``size`` bytes here, to be filled by ``fill``; returns its offset.
+
+        Why: a part whose size is known before its content (CASE's scan action, listing every file by an id of
+        fixed length) is written last into its place, so that what follows it needs no spool and no copy.
+        """
+        self.flush()
+        if isinstance(self.target, io.BytesIO):
+            offset = self.target.tell()
+            self.target.write(bytes(size))
+            return offset
+        offset = os.lseek(self.target, 0, os.SEEK_CUR)
+        os.lseek(self.target, size, os.SEEK_CUR)  # the file grows over it as the rest is written
+        return offset
+
+    def fill(self, offset: int, size: int, chunks: Iterable[str]) -> None:
+        """Write ``chunks`` into the hole of ``size`` bytes at ``offset``. Less text than that closes up the rest:
+        the bytes after the hole move back (a copy, for when fewer items came than were reserved for)."""
+        self.flush()
+        if isinstance(self.target, io.BytesIO):
+            data = "".join(chunks).encode("utf-8", "backslashreplace")
+            if len(data) > size:
+                raise ValueError("more text than the hole reserved for it")
+            whole = self.target.getvalue()
+            self.target.seek(0)
+            self.target.truncate()
+            self.target.write(whole[:offset] + data + whole[offset + size:])
+            return
+        position = offset
+        for chunk in chunks:
+            data = chunk.encode("utf-8", "backslashreplace")
+            if position + len(data) > offset + size:
+                raise ValueError("more text than the hole reserved for it")
+            _write_at(self.target, data, position)
+            position += len(data)
+        gap = offset + size - position
+        if gap:
+            end, source = os.lseek(self.target, 0, os.SEEK_END), offset + size
+            while chunk := os.pread(self.target, 1 << 20, source):
+                _write_at(self.target, chunk, source - gap)
+                source += len(chunk)
+            os.ftruncate(self.target, end - gap)
+            os.lseek(self.target, end - gap, os.SEEK_SET)
+
     def close(self) -> None:
         """Close the file descriptor (once) and drop what was not written."""
         self._parts.clear()
@@ -111,7 +155,7 @@ class AtomicFile:
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         # Plain open flags (not mkstemp): the report gets the usual umask permissions, not 0600.
-        self.out = Out(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), self.path.parent)
+        self.out = Out(os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666), self.path.parent)  # read: fill
         self.committed = False
 
     def commit(self) -> Path:
@@ -134,6 +178,13 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def _read_all(fd: int) -> bytes:
@@ -165,6 +216,9 @@ def render(writer: type[ReportWriter], summary: dict[str, Any], records: Iterabl
     buffer = io.BytesIO()
     out = Out(buffer)
     instance = writer(summary, out)
+    expect = getattr(instance, "expect", None)
+    if expect is not None and isinstance(records, list | tuple):
+        expect(len(records))
     for record in records:
         instance.add(record)
     instance.finish()

@@ -24,7 +24,16 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from triage.report.common import ITEMS, evidence_name, file_name, is_media, json_text, record_times, stream_json
+from triage.report.common import (
+    ITEMS,
+    MEDIA_TYPES,
+    evidence_name,
+    file_name,
+    is_media,
+    json_text,
+    record_times,
+    stream_json,
+)
 from triage.report.output import Out, render
 
 ODATA_CONTEXT = "http://github.com/ICMEC/ProjectVic/DataModels/2.0.xml/UK/$metadata#Cases"
@@ -146,7 +155,7 @@ class VicsWriter:
         self.groups: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, record: dict[str, Any]) -> None:
-        if is_media(record) and record.get("md5"):
+        if (record.get("type") or "").startswith(MEDIA_TYPES) and record.get("md5"):  # is_media, inlined
             self.groups.setdefault(record["md5"], []).append(record)
 
     def finish(self) -> None:
