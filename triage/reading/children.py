@@ -49,6 +49,14 @@ def _spool(chunks: Iterable[bytes], limit: int) -> Any:
     return spool
 
 
+def stream_of(record: FileRecord, fs: Any = None) -> Iterable[bytes]:
+    """The record's bytes read again through ``fs`` (the caller's handle), else through its locator's parent."""
+    assert record.locator is not None
+    if fs is not None:
+        return fs.read_stream(record.locator, record.size)
+    return registry.read_stream(record.locator, record.size)
+
+
 def _finder(record: FileRecord) -> Finder | None:
     return finder_for(record.path.rsplit("/", 1)[-1], record.type)
 
@@ -71,8 +79,7 @@ def _embedded(record: FileRecord, fs: Any, finder: Finder) -> Expanded:
         out.errors.append(f"{finder.name}: larger than {finder.max_size} bytes, not read for embedded pictures")
         return out
     try:
-        chunks = (fs.read_stream(record.locator, record.size) if fs is not None
-                  else registry.read_stream(record.locator, record.size))
+        chunks = stream_of(record, fs)
         with _spool(chunks, finder.max_size) as source:
             found = finder.find(source, record.size)
     except TriageError as exc:
@@ -101,8 +108,7 @@ def expand_record(record: FileRecord, fs: Any = None, limits: Limits | None = No
     parent = FileRecord(record.path, record.volume, record.fs, record.inode, record.size, record.allocated,
                         sha256=record.sha256)
     try:
-        chunks = (fs.read_stream(record.locator, record.size) if fs is not None
-                  else registry.read_stream(record.locator, record.size))
+        chunks = stream_of(record, fs)
         with _spool(chunks, limits.spool_limit) as source:
             children = list(expand(source, record.type, parent, limits=limits, limits_hit=out.limits))
     except TriageError as exc:

@@ -17,8 +17,7 @@ from triage.analysis.video import analyse_video
 from triage.defaults import VIDEO_MAX_BYTES
 from triage.errors import TriageError
 from triage.model.record import FileRecord
-from triage.reading.children import Expanded
-from triage.sources import registry
+from triage.reading.children import Expanded, stream_of
 
 SPOOL_CHUNK = 8 << 20
 
@@ -35,8 +34,7 @@ def analyse_record(record: FileRecord, fs: Any = None) -> Expanded:
         out.notes.append(f"video not decoded: larger than {VIDEO_MAX_BYTES} bytes (limit)")
         return out
     try:
-        chunks = (fs.read_stream(record.locator, record.size) if fs is not None
-                  else registry.read_stream(record.locator, record.size))
+        chunks = stream_of(record, fs)
         with tempfile.TemporaryFile() as spool:
             for chunk in chunks:
                 spool.write(chunk)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -169,40 +171,38 @@ def _vmdk_handle(path: Path) -> Any:
     return handle
 
 
-def open_vhd(path: Path) -> LibReader:
-    """Open a VHD or VHDX read-only; a differencing disk through its parents."""
-    handle = _vhd_handle(path)
-    parents, parent_paths = open_chain(path, "vhd", handle, _vhd_handle)
+def _file_opener(module: str, what: str) -> Callable[[Path], Any]:
+    """An opener of one libyal ``file`` (pyvhdi, pyqcow) read-only, its failure an EvidenceError naming ``what``."""
+
+    def open_one(path: Path) -> Any:
+        handle = importlib.import_module(module).file()
+        try:
+            handle.open(str(path), "r")
+        except (OSError, ValueError) as exc:
+            raise EvidenceError(f"{path}: cannot open {what} ({errors.one_line(exc, last=True)})") from None
+        return handle
+
+    return open_one
+
+
+_vhd_handle = _file_opener("pyvhdi", "VHD/VHDX")
+_qcow_handle = _file_opener("pyqcow", "QCOW")
+
+
+def _chained(path: Path, kind: str, opener: Callable[[Path], Any]) -> LibReader:
+    handle = opener(path)
+    parents, parent_paths = open_chain(path, kind, handle, opener)
     return LibReader(handle, handle.get_media_size(), parents, parent_paths, parent_paths)
 
 
-def _vhd_handle(path: Path) -> Any:
-    import pyvhdi
-
-    handle = pyvhdi.file()
-    try:
-        handle.open(str(path), "r")
-    except (OSError, ValueError) as exc:
-        raise EvidenceError(f"{path}: cannot open VHD/VHDX ({errors.one_line(exc, last=True)})") from None
-    return handle
+def open_vhd(path: Path) -> LibReader:
+    """Open a VHD or VHDX read-only; a differencing disk through its parents."""
+    return _chained(path, "vhd", _vhd_handle)
 
 
 def open_qcow(path: Path) -> LibReader:
     """Open a QCOW image read-only; one with a backing file through its backing chain."""
-    handle = _qcow_handle(path)
-    parents, parent_paths = open_chain(path, "qcow", handle, _qcow_handle)
-    return LibReader(handle, handle.get_media_size(), parents, parent_paths, parent_paths)
-
-
-def _qcow_handle(path: Path) -> Any:
-    import pyqcow
-
-    handle = pyqcow.file()
-    try:
-        handle.open(str(path), "r")
-    except (OSError, ValueError) as exc:
-        raise EvidenceError(f"{path}: cannot open QCOW ({errors.one_line(exc, last=True)})") from None
-    return handle
+    return _chained(path, "qcow", _qcow_handle)
 
 
 def one_line(exc: BaseException) -> str:
