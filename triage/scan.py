@@ -239,6 +239,7 @@ def scan_device(
                     stopped = read_all(work, order, media)
                 if not stopped and media is not None:
                     stopped = _carve(evidence, listing, settings, progress)
+                interrupts.check()  # a Ctrl-C that a library callback turned into a read error stops here
             verification = _verification(evidence, media, settings)
             if media is not None:
                 listing.errors.extend(_locate_damage(evidence, verification))

@@ -22,6 +22,7 @@ from triage.analysis.digests import digest_record
 from triage.defaults import carve_time_budget
 from triage.errors import TriageError, one_line
 from triage.model.record import FileRecord
+from triage.reading import interrupts
 from triage.reading.embedded import adopt, picture_record
 from triage.sources.carving.carver import Carved, CarveLimits, CarveStats, carve
 from triage.sources.carving.outside import outside_extents
@@ -130,6 +131,18 @@ def carved_record(area: Area, item: Carved, number: int) -> list[FileRecord]:
     return [record, *adopt(record, inner)] if inner else [record]
 
 
+def _interruptible(read: Read) -> Read:
+    """``read``, then a Ctrl-C check: a KeyboardInterrupt raised inside the image library's callback comes out as
+    a read error, which the carver records and goes past; the flag makes it stop the scan (``interrupts``)."""
+    def checked(offset: int, size: int) -> bytes:
+        try:
+            return read(offset, size)
+        finally:
+            interrupts.check()
+
+    return checked
+
+
 def budgets(evidence: Any) -> CarveLimits:
     """The device's carving bounds: the time budget, and for a sparse container without stored hashes (a 1 PB
     QCOW2 of 200 KB) the same byte budget the media hash keeps to, since what it never stored is zeros."""
@@ -147,10 +160,12 @@ def carve_device(evidence: Any, listing: Any, first_id: int, finish: Callable[[F
     number = first_id
     known = listing.allocated_media
     for area in areas(evidence, listing, carving):
+        interrupts.check()
         if carving.stats.limit:
             carving.not_carved.append(f"{area.label}: not carved ({carving.stats.limit})")
             continue
-        for item in carve(area.read, area.ranges, limits, carving.stats):
+        for item in carve(_interruptible(area.read), area.ranges, limits, carving.stats):
+            interrupts.check()
             records = carved_record(area, item, number)
             number += 1
             same = known.get(records[0].md5 or "")
