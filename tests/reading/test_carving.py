@@ -88,3 +88,21 @@ def test_carved_copy_of_an_allocated_picture_is_kept_and_marked(built: tuple[Pat
     (carved,) = [row for row in rows if row["origin"] == "carved"]
     assert carved["notes"] == ["same content as allocated file /COPY.JPG"]
     assert summary["carving"]["same_as_listed_file"] == 1
+
+
+def test_ctrl_c_swallowed_by_a_read_callback_still_stops_carving() -> None:
+    """pytsk3 turns a KeyboardInterrupt raised in our read callback into an IOError; the carver records read
+    errors and goes on, so the Ctrl-C flag (``interrupts``) must stop it."""
+    from triage.reading import interrupts
+    from triage.reading.carving import _interruptible
+    from triage.sources.carving.carver import carve
+
+    def swallowed(offset: int, size: int) -> bytes:
+        interrupts._PRESSED.set()  # what the SIGINT handler does before its KeyboardInterrupt is swallowed
+        raise OSError("tsk_img_read: read error")
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            list(carve(_interruptible(swallowed), [(0, 64 << 20)]))
+    finally:
+        interrupts._PRESSED.clear()
