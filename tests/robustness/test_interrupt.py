@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 STARTED_BYTES = 24 << 20  # read by the child (after opening the evidence) before the signal is sent
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_us() -> None:
+    """A shell that starts a job in the background (``cmd &``, nohup) makes it ignore SIGINT, and so do its
+    children: there a scan cannot be interrupted at all, by design, and these tests would only measure that."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        pytest.skip("SIGINT is ignored in this process (started in the background by a shell)")
+
+
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
