@@ -31,15 +31,16 @@ from triage.model.store import RecordStore, counts
 from triage.reading import interrupts, reuse
 from triage.reading.carving import carve_device
 from triage.reading.children import Expanded
+from triage.reading.direct import DirectReader
+from triage.reading.intake import Intake, StopWalk
 from triage.reading.listing import Listing, list_device, list_extraction
 from triage.reading.mediapass import MediaPass
 from triage.reading.pipeline import Reading, read_all
-from triage.reading.plan import PICTURE_EXTENSIONS, VIDEO_EXTENSIONS, SpilledPlan, picture_order, stream_runs
+from triage.reading.plan import SpilledPlan, picture_order
 from triage.report import JsonlRecords, write_reports
 from triage.sources.containers import Evidence, open_evidence
 from triage.sources.containers.verify import skipped, verification
 from triage.sources.extractions.evidence import ExtractionEvidence, open_extraction
-from triage.sources.filesystems import FileSystem
 from triage.textsafe import visible_text
 
 if TYPE_CHECKING:
@@ -200,33 +201,24 @@ def scan_device(
         plan = SpilledPlan(records, work.handed_out)
         media = None if extraction else MediaPass(evidence, {}, settings.verify, threads=work.parallel,
                                                   spilled=plan)
-        pictures_apart = settings.pictures_first or work.parallel
 
         reusable: dict[str, Any] = {}
         if settings.reuse is not None:
             reusable, said = reuse.load(settings.reuse, settings.hashsets)
             listing.notes.append(said)
 
-        def add(record: FileRecord, fs: FileSystem) -> None:
-            """Plan the stream as it is listed (its runs go to disk with it); hand out a picture early."""
-            runs = stream_runs(record, fs)
-            picture = record.extension in PICTURE_EXTENSIONS
-            video_first = settings.pictures_first and record.extension in VIDEO_EXTENSIONS
-            reused = bool(reusable) and reuse.apply(record, reusable)
-            index = listing.add(record, fs)
-            if reused:
-                listing.reused.add(index)
-                return
-            if runs and not (pictures_apart and picture) and not video_first:
-                plan.add(index, runs)
-            if picture and work.parallel and record.locator is not None:
-                work.early(index)
+        add = Intake(listing, work, plan, DirectReader.of(evidence) if media is not None else None,
+                     pictures_first=settings.pictures_first, first_hit=settings.first_hit, reusable=reusable)
 
         try:
             with interrupts.catching_ctrl_c():
                 if media is not None:
-                    media.start_early()
-                    list_device(evidence, listing, add)
+                    media.hash_whole() if add.direct is not None else media.start_early()
+                    try:
+                        list_device(evidence, listing, add)
+                    except StopWalk:
+                        listing.notes.append("stopped at the first alert match while listing (--first-hit): "
+                                             "later files were not listed")
                 else:
                     list_extraction(evidence, listing)
                 listed = True
@@ -261,6 +253,8 @@ def scan_device(
             raise
         if stopped:
             work.close(cancel=True)
+            if media is not None:
+                media.close()
         summary = summarise(evidence, listing, settings, started, not stopped, verification,
                             "first hit" if stopped else None)
         try:

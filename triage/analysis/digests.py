@@ -116,6 +116,21 @@ class Digester:
         return b"".join(self._keep) if self._keep is not None else None
 
 
+def digest_whole(record: FileRecord, data: bytes) -> bytes | None:
+    """``Digester`` fed ``data`` at once (all of a stream below ``ENTROPY_MIN_SIZE``), with the same results: the
+    digests, type and ext_mismatch on the record, a picture's bytes returned. Why: most streams of a device are
+    read in one piece, and the running digests cost twice what hashing a few KB does (issue 17)."""
+    if len(data) != record.size or record.size >= ENTROPY_MIN_SIZE:
+        digester = Digester(record)
+        digester.update(data)
+        return digester.finish()
+    record.type = sniff(data[:HEAD_SIZE]) if data else None
+    record.md5, record.sha1, record.sha256 = (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
+                                              hashlib.sha256(data).hexdigest())
+    record.ext_mismatch = extension_mismatch(record.type, record.extension)
+    return data if record.is_picture and record.size <= PICTURE_BYTES else None
+
+
 def digest_record(record: FileRecord, chunks: Iterable[bytes], keep_pictures: bool = True) -> bytes | None:
     """Fill the record's digests, type and ext_mismatch from its content; return a picture's bytes.
 

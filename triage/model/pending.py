@@ -54,6 +54,8 @@ class PendingRecords:
 
     def append(self, record: FileRecord, fs: Any, picture: int = 0) -> int:
         """Add a record just listed (its ``id`` set by the caller) and return its index."""
+        if len(self._buffer) >= BATCH:
+            self._write()  # before, not after, adding: the record just listed stays this very object until the next
         index = self._count
         self._count += 1
         self._buffer.append((record, fs))
@@ -63,8 +65,6 @@ class PendingRecords:
             self.total_bytes += record.size
         if record.sha256 is not None:
             self.digested.append(index)
-        if len(self._buffer) >= BATCH:
-            self._write()
         return index
 
     def add_pieces(self, index: int, runs: Iterable[tuple[int, int, int]]) -> None:
@@ -166,6 +166,8 @@ class PendingRecords:
     def _write(self) -> None:
         """Move the buffered records and pieces into the tables."""
         for offset, (record, fs) in enumerate(self._buffer):
+            if self.released[self._written + offset]:
+                continue  # finished while still buffered (read as listed): never loaded again
             locator = record.locator
             parent = self._number(locator.parent if locator else None, self._parent_number, self._parents)
             fs_number = self._number(fs, self._fs_number, self._fss)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from triage.analysis.digests import Digester
 from triage.model.record import FileRecord
 from triage.reading import interrupts
+from triage.reading.direct import WholeMediaHash
 from triage.sources.containers import Evidence, reopen
 from triage.sources.containers.readers import one_line
 from triage.sources.containers.verify import unhashed_reason
@@ -213,6 +214,7 @@ class MediaPass:
         self.computed: dict[str, str] = {}
         self._held = 0
         self._early: _Early | None = None
+        self._whole: WholeMediaHash | None = None
         self._own: Evidence | None = None
 
     def add(self, plan: dict[int, tuple[FileRecord, list[Run]]]) -> None:
@@ -253,10 +255,20 @@ class MediaPass:
         self._early = _Early(self)
         self._early.start()
 
+    def hash_whole(self) -> None:
+        """Hash the whole media on a thread from now on (threads, verify), while the walk reads the streams
+        itself (``reading.direct``); ``run`` then reads only the blocks holding streams planned after all."""
+        if not (self.verify and self.threads) or self._early is not None or self._whole is not None:
+            return
+        self._whole = WholeMediaHash(self.evidence, BLOCK)
+
     def close(self) -> None:
         """Stop the helper threads (an interrupted listing) and close the pass's own handle."""
         if self._early is not None:
             self._early.stop()
+        if self._whole is not None:
+            self._whole.stop()
+            self._whole = None
         if self._own is not None:
             self._own.close()
             self._own = None
@@ -268,9 +280,11 @@ class MediaPass:
         not computed ("verification stopped before the end of the media").
         """
         size = self.evidence.media_size
+        whole, self._whole = self._whole, None
+        every_block = self.verify and whole is None  # else only blocks holding pieces (the thread hashes the rest)
 
         def blocks(own_connection: bool) -> Iterable[int]:  # made twice, for the reader and for this loop
-            return range(0, size, BLOCK) if self.verify else _blocks_of(self._pieces(own_connection), size)
+            return range(0, size, BLOCK) if every_block else _blocks_of(self._pieces(own_connection), size)
 
         starts = blocks(False)
         pieces = self._pieces()
@@ -280,7 +294,7 @@ class MediaPass:
         if self._early is not None:  # blocks read (and hashed into the media hash) during the listing
             hasher, reader, backlog = self._early.hand_over()
         else:
-            hasher = _MediaHasher(self.threads) if self.verify else None
+            hasher = _MediaHasher(self.threads) if every_block else None
             reader = _Prefetch(self.evidence, blocks(True), size, self.threads)
         active: list[tuple[int, int, int, int]] = []
         try:
@@ -311,8 +325,14 @@ class MediaPass:
             if hasher and self.error is None:
                 self.computed = hasher.finish()
                 hasher = None
+            if whole is not None:
+                self.computed, self.error = whole.finish()
+                whole = None
         finally:
             reader.stop()
+            if whole is not None:
+                whole.stop()
+                self.error = self.error or "verification stopped before the end of the media"
             if hasher:
                 if self.error is None:
                     self.error = "verification stopped before the end of the media"

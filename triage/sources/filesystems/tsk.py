@@ -97,6 +97,9 @@ class TskFileSystem:
         self.locator: Locator | None = None  # this file system as a node (set by whoever opened it)
         self.limits: list[dict[str, Any]] = []  # what a bound stopped (summary.json ``limits``)
         self.time_budget = walk_time_budget() if time_budget is None else time_budget
+        # Inodes with more than one name (hard links; on NTFS also a DOS 8.3 name): read once for all their names
+        # after the listing (``Reading.share``), never as each name is listed (``reading.intake``).
+        self.linked: set[int] = set()
 
     def limit(self, limit: str, value: int | float, effect: str) -> None:
         record_limit(self.limits, self.volume, self.name, limit, value, effect)
@@ -277,6 +280,8 @@ class TskFileSystem:
     ) -> Iterator[FileRecord]:
         """The data streams of one file: NTFS $DATA attributes (ADS as ``path:name``), HFS+ forks, or one."""
         times = meta_times(meta)
+        if int(meta.nlink) > 1:
+            self.linked.add(inode)
         if self.name not in ("ntfs", "hfs+"):
             if not named_only:
                 yield self._sane(FileRecord(path, self.volume, self.name, inode, int(meta.size), allocated,
