@@ -3,20 +3,23 @@
 SYNTHETIC DATA ONLY: names are made of syllables, contents are generated text and random bytes, pictures come
 from ``make_bench_image``'s generator and videos from ``bench/video.py``'s encoder. What a laptop holds, in small:
 ~42,000 files, mostly small (System32/SysWOW64/WinSxS binaries and manifests, Program Files, browser cache,
-AppData, Temp, documents), a few large ones (tens of MB), 300 pictures and 4 short H.264 videos; ~1,000 files and
-one Temp folder deleted after writing. A GPT disk with one NTFS partition (mkntfs, filled through the ntfs-3g
-FUSE mount: no root), acquired with ``ewfacquire -u`` (deflate:fast, md5 + sha1 stored), one segment.
+AppData, Temp, documents; Office files, zips and 7z archives valid), a few large ones (tens of MB), 300 pictures
+and 4 short H.264 videos; ~1,000 files and one Temp folder deleted after writing. A GPT disk with one NTFS
+partition (mkntfs, filled through the ntfs-3g FUSE mount: no root), acquired with ``ewfacquire -u`` (deflate:fast,
+md5 + sha1 stored), one segment.
 Deterministic from ``SEED`` for file contents; NTFS metadata and the E01 header carry build times.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,11 @@ SYLLABLES = ("win", "core", "net", "svc", "crypt", "shell", "user", "kern", "gdi
 VENDORS = ("Contoso", "Fabrikam", "Northwind", "Litware", "Adatum", "Tailspin", "Woodgrove", "Proseware")
 # extension → the make_bench_image.HEADERS entry whose leading bytes and content kind it takes
 ALIAS = {"sys": "dll", "mui": "dll", "manifest": "xml", "inf": "txt", "ini": "txt", "pf": "bin", "pak": "bin",
-         "tmp": "dat", "lnk": "bin", "cab": "zip", "msi": "exe", "": "dat", "etl": "bin", "jsonlz4": "bin"}
+         "tmp": "dat", "lnk": "bin", "cab": "bin", "msi": "exe", "": "dat", "etl": "bin", "jsonlz4": "bin"}
+CONTAINERS = ("docx", "xlsx", "zip", "7z")  # written as valid archives (``_container``)
+CONTENT_TYPES = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Types xmlns="http://schemas.openxml'
+                 b'formats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/>'
+                 b'</Types>')
 LARGE = (("pagefile.sys", "random", 96), ("Users/jsmith/Downloads/setup_x64.exe", "mixed", 48),
          ("Users/jsmith/Documents/Outlook Files/archive.pst", "mixed", 64),
          ("ProgramData/Microsoft/Search/Data/Windows.edb", "mixed", 32), ("Windows/Logs/CBS/CBS.log", "text", 24),
@@ -178,6 +185,27 @@ def _video(entry: dict[str, Any], work: Path) -> bytes:
     return path.read_bytes()
 
 
+def _container(ext: str, data: bytes, n: int) -> bytes:
+    """``data`` in a valid archive: Office documents and zips are real ZIPs, 7z a real 7z (a scan expands them, as
+    on a real disk; a fake magic number over random bytes only makes "archive not expanded" errors)."""
+    buf = io.BytesIO()
+    if ext == "7z":
+        import py7zr
+
+        with py7zr.SevenZipFile(buf, "w", filters=[{"id": py7zr.FILTER_LZMA2, "preset": 1}]) as z:
+            z.writestr(data, f"backup_{n}.bin")
+        return buf.getvalue()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        if ext in ("docx", "xlsx"):
+            z.writestr("[Content_Types].xml", CONTENT_TYPES)
+            z.writestr("word/document.xml" if ext == "docx" else "xl/worksheets/sheet1.xml", data)
+        else:
+            step = max(1, -(-len(data) // 4))
+            for i in range(0, max(len(data), 1), step):
+                z.writestr(f"folder/part{i // step}.dat", data[i:i + step])
+    return buf.getvalue()
+
+
 def write_tree(root: Path, files: list[dict[str, Any]], work: Path) -> None:
     """Write every planned file under ``root`` (the mounted NTFS volume); md5 and size recorded per file."""
     corpus = bench_image.text_corpus(8 << 20)
@@ -187,6 +215,11 @@ def write_tree(root: Path, files: list[dict[str, Any]], work: Path) -> None:
             data = _picture(entry["picture"])
         elif entry["kind"] == "video":
             data = _video(entry, work)
+        elif entry["head"] in CONTAINERS:
+            rng = np.random.default_rng([SEED, 2, n])
+            kind = "text" if entry["head"] in ("docx", "xlsx") else entry["kind"]
+            data = _container(entry["head"], bench_image.content(kind, entry["size"], rng, f"#{n}\n".encode(),
+                                                                  corpus), n)
         else:
             rng = np.random.default_rng([SEED, 2, n])
             tag = bench_image.HEADERS[entry["head"]][0] + f"#{n} {entry['path']}\n".encode()
@@ -267,4 +300,5 @@ def build(cache: Path, name: str) -> dict[str, Any]:
             "build_seconds": round(time.monotonic() - started, 1),
             "note": (f"NTFS on GPT in E01 (deflate:fast, md5+sha1); {len(files)} files written, "
                      f"{len(files) - len(live)} deleted (folder {gone} among them); "
-                     f"{len(pics)} pictures, 4 H.264 videos, 6 large files of 24-96 MB")}
+                     f"{len(pics)} pictures, 4 H.264 videos, 6 large files of 24-96 MB; docx/xlsx/zip/7z are valid "
+                     "archives")}
