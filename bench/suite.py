@@ -69,7 +69,7 @@ def triage_command(spec: str | None) -> tuple[list[str], dict[str, str], str]:
     path = Path(spec) if spec else BENCH.parent
     if path.is_dir() and (path / "triage" / "__init__.py").exists():
         path = path.resolve()
-        commit = subprocess.run(["git", "-C", str(path), "log", "-1", "--format=%h %s"], capture_output=True,
+        commit = subprocess.run(["git", "-C", str(path), "log", "-1", "--format=%h"], capture_output=True,
                                 text=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "triage"], capture_output=True,
                                text=True).stdout.strip()
