@@ -110,7 +110,7 @@ def big_file(path: Path, kind: str, size: int, rng: np.random.Generator, corpus:
 
 
 def few_large() -> Shape:
-    """~1.5 GB raw ext4 holding ten large files of 50–300 MB (random, compressible text, and a mix): the byte cost,
+    """~1.7 GB raw ext4 holding ten large files of 50–300 MB (random, compressible text, and a mix): the byte cost,
     nearly no per-file cost."""
     name = "few-large"
     if (shape := cached(name)) is not None:
