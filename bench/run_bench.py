@@ -142,9 +142,11 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, attempts: int = 4
 
 
 def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``cmd``; wall, CPU (self + every descendant), peak summed RSS of the tree, max single RSS, exit code, and
+    """Run ``cmd``; wall, CPU (self + every descendant), peak summed RSS of the tree, max single RSS (``max_rss_mb``:
+    ``ru_maxrss``, which for a child this process forked is at least this process's own peak, the kernel carries it
+    over the exec; ``proc_rss_mb``: the largest process in any sample), exit code, and
     ``foreign_cpu``: CPU that processes outside the measured tree (and this script) used meanwhile."""
-    peak = [0]
+    peak = [0, 0]  # summed RSS of the tree, and of its largest process, at any one sample
     own_cpu: dict[int, float] = {}  # last sampled user+sys of every process seen in the tree
     busy0 = busy_seconds()
     self0 = sum(os.times()[:2])
@@ -167,7 +169,9 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any
                 break
             for p in procs:
                 with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
+                    rss = p.memory_info().rss
+                    total += rss
+                    peak[1] = max(peak[1], rss)
                     times = p.cpu_times()
                     own_cpu[p.pid] = times.user + times.system
             peak[0] = max(peak[0], total)
@@ -186,7 +190,8 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any
     cpu = max(usage.ru_utime + usage.ru_stime, sum(own_cpu.values()))
     foreign = max(0.0, busy_seconds() - busy0 - cpu - (sum(os.times()[:2]) - self0))
     return {"wall": wall, "cpu": cpu, "user": usage.ru_utime, "sys": usage.ru_stime,
-            "tree_rss_mb": peak[0] / 2**20, "max_rss_mb": usage.ru_maxrss / 1024, "rc": proc.returncode,
+            "tree_rss_mb": peak[0] / 2**20, "max_rss_mb": usage.ru_maxrss / 1024, "proc_rss_mb": peak[1] / 2**20,
+            "rc": proc.returncode,
             "foreign_cpu": foreign, "contended": foreign > 0.5 + 0.05 * wall,
             "stderr": stderr.decode(errors="replace")[-2000:]}
 
