@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import struct
@@ -198,3 +199,38 @@ def test_hard_links_are_read_once(tmp_path: Path, jobs: int, monkeypatch: pytest
     if jobs == 1:  # with workers the reads happen in other processes, where this counter is not seen
         assert sorted(p for p in finished if "photo" in p) in (["/photo.jpg"], ["/link-to-photo.jpg"])
     assert summary["counts"]["errors"] == 0
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_first_hit_can_stop_the_walk(tmp_path: Path, jobs: int) -> None:
+    """On raw media a picture is read as it is listed (reading.direct; -j 2: a worker gets it at once), so a
+    first hit among many files does not wait for the rest of the walk (issue 17, item 4)."""
+    import subprocess
+
+    from fixtures.make_pictures import textured_picture
+    from triage.known import HashSets
+
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    textured_picture(5, (320, 240)).save(src / "a" / "photo.jpg", "JPEG", quality=90)
+    for folder in "bcd":
+        (src / folder).mkdir()
+        for k in range(400):
+            (src / folder / f"note{k:03d}.txt").write_text(f"note {folder} {k}\n")
+    image = tmp_path / "many.raw"
+    try:
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "1024", "-d", str(src), str(image), "8M"], check=True,
+                       capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"mkfs.ext4 -d not usable: {exc}")
+    listed = tmp_path / "set.md5"
+    listed.write_text(hashlib.md5((src / "a" / "photo.jpg").read_bytes()).hexdigest() + "\n")
+    sets = HashSets.load([str(listed)], cache_dir=tmp_path / "cache")
+    target, summary = scan_device(image, tmp_path / "out",
+                                  ScanSettings(hashsets=sets, jobs=jobs, first_hit=True, pictures_first=True))
+    assert target.name == "many.incomplete"
+    assert summary["stopped"] == "first hit" and summary["counts"]["matched"] == 1
+    assert summary["first_hit_after"] is not None
+    if jobs == 1:  # the picture is read as listed, before the other folders are walked
+        assert summary["counts"]["files"] < 1200
+        assert any("while listing" in note for note in summary.get("notes", []))
