@@ -16,10 +16,9 @@ from typing import Any
 import click
 
 from triage import __version__
-from triage.cli.views import ScanProgress, err, print_summary
+from triage.cli.views import ScanProgress, err, first_hit_line, print_summary
 from triage.defaults import PDQ_MIN_QUALITY, PDQ_THRESHOLD, PHASH_THRESHOLD
 from triage.errors import Interrupted, OutputError, TriageError, UsageError, one_line
-from triage.report.verdict import category_words
 from triage.textsafe import from_json_safe, terminal_safe
 
 EXIT_OK, EXIT_USAGE, EXIT_EVIDENCE, EXIT_INTERRUPTED = 0, 2, 3, 4
@@ -139,7 +138,7 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                                 command=["triage", *masked_command(sys.argv[1:])])
         worst = EXIT_OK
         for number, image in enumerate(images):
-            with ScanProgress(image.name) as bar:
+            with ScanProgress(image.name, first_hit) as bar:
                 try:
                     target, summary = scan_device(image, out, settings, progress=bar.update, replaced=_replaced)
                 except Interrupted:
@@ -156,15 +155,10 @@ def scan(images: tuple[Path, ...], hashsets: tuple[str, ...], pdq_threshold: int
                     worst = max(worst, exc.exit_code)
                     continue
             print_summary(summary, target)
-            if summary.get("stopped") == "first hit":
+            if summary.get("stopped") == "first hit" and not bar.hit_shown:
                 hit = next(r for r in _read_jsonl(target / "files.jsonl") if r["matches"])
-                m = hit["matches"][0]
-                err.print(f"[bold red]FIRST HIT[/] {terminal_safe(from_json_safe(hit['path']))} — "
-                          f"{terminal_safe(m['hashset'])} {terminal_safe(m['algorithm'])} distance {m['distance']} "
-                          + (f"({terminal_safe(m['transform'])}) " if m.get("transform") else "")
-                          + f"{terminal_safe(category_words(m['category'], [m['label']] if m.get('label') else []))}"
-                          " (scan stopped early)",
-                          soft_wrap=True, highlight=False)
+                err.print(first_hit_line(from_json_safe(hit["path"]), hit["matches"][0]), soft_wrap=True,
+                          highlight=False)
         return worst
 
     run_guarded(debug, body)

@@ -39,8 +39,10 @@ err = Console(stderr=True, highlight=False)
 class ScanProgress:
     """A rich progress bar on stderr: bytes read, files done, ETA, matches so far."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, first_hit: bool = False) -> None:
         self.name = terminal_safe(name)  # shown through a markup column: escaped once here
+        self.first_hit = first_hit  # --first-hit: the answer is printed the moment it is known
+        self.hit_shown = False
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
             TextColumn("{task.fields[files]} files"), TextColumn("[red]{task.fields[hits]} matched"),
@@ -72,6 +74,10 @@ class ScanProgress:
         self.unshown += amount
         if record is not None and record.matches:
             self.hits += 1
+            if self.first_hit and not self.hit_shown:
+                self.hit_shown = True
+                self.progress.console.print(first_hit_line(record.path, record.matches[0], early=True),
+                                            soft_wrap=True, highlight=False)
         elif self.files % 256:
             return  # the bar is redrawn a few times a second anyway; updating it per file cost ~4 us a file
         self._show()
@@ -80,6 +86,15 @@ class ScanProgress:
         assert self.task is not None
         self.progress.update(self.task, advance=self.unshown, files=self.files, hits=self.hits)
         self.unshown = 0
+
+
+def first_hit_line(path: str, m: dict[str, Any], early: bool = False) -> str:
+    """The --first-hit answer: where, which set and algorithm, how close, the category in words."""
+    return (f"[bold red]FIRST HIT[/] {terminal_safe(path)} — {terminal_safe(m['hashset'])} "
+            f"{terminal_safe(m['algorithm'])} distance {m['distance']} "
+            + (f"({terminal_safe(m['transform'])}) " if m.get("transform") else "")
+            + f"{terminal_safe(category_words(m['category'], [m['label']] if m.get('label') else []))}"
+            + (" (stopping the scan; writing what was found)" if early else " (scan stopped early)"))
 
 
 def print_summary(summary: dict[str, Any], target: Path) -> None:

@@ -61,11 +61,11 @@ class Intake:
         """Read a stream of raw media as it is listed; False leaves it to the usual readers.
 
         Left to them: pictures when there are worker processes (a worker reads its own, as the pass would hand
-        them out), and with ``--pictures-first`` on one core every stream that is not a picture (read after them).
+        them out), and with ``--pictures-first`` every stream that is not a picture (read after them: the walk
+        itself is then quick, and a first hit comes sooner).
         """
         work = self.work
-        if work.stopped or (picture and work.parallel) or (self.pictures_first and not picture
-                                                             and not work.parallel):
+        if work.stopped or (picture and work.parallel) or (self.pictures_first and not picture):
             return False
         assert self.direct is not None
         read, content = self.direct.digest(record, runs)
