@@ -100,6 +100,7 @@ class TskFileSystem:
         # Inodes with more than one name (hard links; on NTFS also a DOS 8.3 name): read once for all their names
         # after the listing (``Reading.share``), never as each name is listed (``reading.intake``).
         self.linked: set[int] = set()
+        self._current: tuple[int | None, Any] = (None, None)  # the file the walk is at: (inode, its open handle)
 
     def limit(self, limit: str, value: int | float, effect: str) -> None:
         record_limit(self.limits, self.volume, self.name, limit, value, effect)
@@ -280,6 +281,7 @@ class TskFileSystem:
     ) -> Iterator[FileRecord]:
         """The data streams of one file: NTFS $DATA attributes (ADS as ``path:name``), HFS+ forks, or one."""
         times = meta_times(meta)
+        self._current = (inode, source)  # for ``runs``, asked right after the walk yields this file's streams
         if int(meta.nlink) > 1:
             self.linked.add(inode)
         if self.name not in ("ntfs", "hfs+"):
@@ -333,7 +335,10 @@ class TskFileSystem:
 
     def runs(self, locator: Locator, size: int) -> list[tuple[int, int, int]] | None:
         """Where the stream lies on the media, when reading it there equals reading it through TSK."""
-        return stream_runs(self, locator, size) if self.on_media else None
+        if not self.on_media:
+            return None
+        inode, handle = self._current
+        return stream_runs(self, locator, size, handle if inode == locator.inode else None)
 
     def read_stream(self, locator: Locator, size: int) -> Iterator[bytes]:
         """Yield the stream's content in chunks; raises ReadError when fewer bytes come than recorded.
