@@ -8,7 +8,6 @@ out of the JSON.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,10 +109,12 @@ class FileRecord:
     @property
     def extension(self) -> str:
         """Lower-case extension of the file name (without the stream suffix), '' if none."""
-        name = self.path.rsplit("/", 1)[-1]
+        name = self.path.rpartition("/")[2]
         if ":" in name:
-            name = name.split(":", 1)[0]
-        return os.path.splitext(name)[1].lower().lstrip(".")
+            name = name.partition(":")[0]
+        stem = name.lstrip(".")  # as os.path.splitext: leading dots do not start an extension
+        dot = stem.rfind(".")
+        return stem[dot + 1:].lower() if dot >= 0 else ""
 
     @property
     def is_picture(self) -> bool:
