@@ -172,13 +172,19 @@ class PendingRecords:
             parent = self._number(locator.parent if locator else None, self._parent_number, self._parents)
             fs_number = self._number(fs, self._fs_number, self._fss)
             key = pickle.dumps((fs_number, parent, locator.kind, locator.args)) if locator else None
+            index = self._written + offset
+            if index in self._live:
+                # Held until released, so never loaded from here; and maybe handed to a worker, whose pickling
+                # (the executor's feeder thread) must never see the locator swapped below. Only its row (hard links).
+                self._rows.append((index, fs_number, parent, None, key))
+                continue
             if locator is not None:  # the parent chain is shared: stored once, as a number
                 record.locator = Locator(locator.kind, locator.args)
             try:
                 blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
             finally:
                 record.locator = locator
-            self._rows.append((self._written + offset, fs_number, parent, blob, key))
+            self._rows.append((index, fs_number, parent, blob, key))
         self._written += len(self._buffer)
         self._buffer = []
         if not self._rows and not self._pieces:
