@@ -10,7 +10,6 @@ evidence's names never go to the system's temporary folder), made at the first r
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import sqlite3
@@ -24,6 +23,7 @@ from typing import Any
 from triage import outdir
 from triage.analysis.typesniff import kind_of
 from triage.errors import OutputError
+from triage.model.jsonline import record_line
 from triage.model.record import FileRecord, where_found
 
 BATCH = 2000  # lines inserted per transaction
@@ -70,14 +70,19 @@ class Tally:
         self.by_where[where_found(record.origin, record.allocated)] += 1
 
 
-# json.dumps(value, ensure_ascii=False) with one encoder made once: json.dumps builds a new one per call when given
-# any option (2 us of the ~30 a record cost; issue 17). Same text.
-_encode = json.JSONEncoder(ensure_ascii=False).encode
-
-
 def sort_key(order: tuple[int, ...]) -> bytes:
     """``order`` as bytes that sort the same way (a shorter prefix first: an archive before its members)."""
     return struct.pack(f">{len(order)}Q", *order)
+
+
+def record_key(record_id: str) -> bytes:
+    """``sort_key(record.order)`` of a record id, without the tuple for the usual one (a listing index)."""
+    if record_id.isdecimal() and record_id.isascii():
+        return _ONE.pack(int(record_id))
+    return sort_key(tuple(int(part) for part in record_id.split(".")) if record_id else ())
+
+
+_ONE = struct.Struct(">Q")
 
 
 class RecordStore:
@@ -93,8 +98,8 @@ class RecordStore:
 
     def add(self, record: FileRecord) -> None:
         self.tally.add(record)
-        line = _encode(record.to_json())
-        self._pending.append((sort_key(record.order), self._count, line))
+        line = record_line(record)
+        self._pending.append((record_key(record.id), self._count, line))
         self._count += 1
         if len(self._pending) >= BATCH:
             self._flush()
