@@ -78,3 +78,16 @@ def carving_fixtures(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
     spec.loader.exec_module(module)
     out = tmp_path_factory.mktemp("carving")
     return out, module.build_carving(out)
+
+
+def ext4_from_tree(src: Path, image: Path, size: str, block: int = 1024) -> Path:
+    """``image``: an ext4 file system made from the folder ``src`` (``mkfs.ext4 -d``, no mount), or skip the test
+    where mkfs.ext4 cannot do it."""
+    import subprocess
+
+    try:
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-b", str(block), "-d", str(src), str(image), size], check=True,
+                       capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"mkfs.ext4 -d not usable: {exc}")
+    return image

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import realdata
+from tests.conftest import ext4_from_tree, realdata
 from triage.errors import EvidenceError
 from triage.scan import ScanSettings, device_name, scan_device
 
@@ -165,7 +165,6 @@ def test_hard_links_are_read_once(tmp_path: Path, jobs: int, monkeypatch: pytest
         V/V 1025:	$OrphanFiles
     """
     import os
-    import subprocess
 
     from triage.analysis import digests as hashing
 
@@ -176,12 +175,7 @@ def test_hard_links_are_read_once(tmp_path: Path, jobs: int, monkeypatch: pytest
     textured_picture(3, (640, 480)).save(src / "photo.jpg", "JPEG", quality=90)
     os.link(src / "photo.jpg", src / "link-to-photo.jpg")
     (src / "other.bin").write_bytes(bytes(range(256)) * 64)
-    image = tmp_path / "links.raw"
-    try:
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "1024", "-d", str(src), str(image), "4M"], check=True,
-                       capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"mkfs.ext4 -d not usable: {exc}")
+    image = ext4_from_tree(src, tmp_path / "links.raw", "4M")
     finished: list[str] = []
     finish = hashing.Digester.finish
 
@@ -205,7 +199,6 @@ def test_hard_links_are_read_once(tmp_path: Path, jobs: int, monkeypatch: pytest
 def test_first_hit_can_stop_the_walk(tmp_path: Path, jobs: int) -> None:
     """On raw media a picture is read as it is listed (reading.direct; -j 2: a worker gets it at once), so a
     first hit among many files does not wait for the rest of the walk (issue 17, item 4)."""
-    import subprocess
 
     from fixtures.make_pictures import textured_picture
     from triage.known import HashSets
@@ -217,12 +210,7 @@ def test_first_hit_can_stop_the_walk(tmp_path: Path, jobs: int) -> None:
         (src / folder).mkdir()
         for k in range(400):
             (src / folder / f"note{k:03d}.txt").write_text(f"note {folder} {k}\n")
-    image = tmp_path / "many.raw"
-    try:
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "1024", "-d", str(src), str(image), "8M"], check=True,
-                       capture_output=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"mkfs.ext4 -d not usable: {exc}")
+    image = ext4_from_tree(src, tmp_path / "many.raw", "8M")
     listed = tmp_path / "set.md5"
     listed.write_text(hashlib.md5((src / "a" / "photo.jpg").read_bytes()).hexdigest() + "\n")
     sets = HashSets.load([str(listed)], cache_dir=tmp_path / "cache")
