@@ -213,7 +213,8 @@ def scan_device(
         try:
             with interrupts.catching_ctrl_c():
                 if media is not None:
-                    media.hash_whole() if add.direct is not None else media.start_early()
+                    if not settings.first_hit:  # a first-hit scan stops before the media is hashed: keep the core
+                        media.hash_whole() if add.direct is not None else media.start_early()
                     try:
                         list_device(evidence, listing, add)
                     except StopWalk:
