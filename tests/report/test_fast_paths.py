@@ -185,3 +185,19 @@ def test_jsonl_fast_path_reads_as_json_loads(tmp_path: Path) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
     expected = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert list(JsonlRecords(path)) == expected
+
+
+def test_uuid_set_is_a_set() -> None:
+    """CASE's set of file UUIDs (``case_nodes.UuidSet``: flat arrays, for a million files) answers as a set."""
+    import os
+
+    from triage.report.case_nodes import UuidSet
+
+    values = [os.urandom(16) for _ in range(20000)] + [bytes(16), b"\x00" * 15 + b"\x01"]
+    kept, reference = UuidSet(), set()
+    for value in values[::2] + values[:50]:
+        assert kept.add_new(value) == (value not in reference)
+        reference.add(value)
+    assert len(kept) == len(reference)
+    assert all((value in kept) == (value in reference) for value in values)
+    assert "not bytes" not in kept and b"short" not in kept
