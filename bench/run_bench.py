@@ -453,7 +453,7 @@ def _boring(name: str) -> bool:
 
 CATEGORIES = [  # (label, substrings of a frame); a sample goes to the first category its leaf-most frame matches
     ("E01 read: pyewf inflate", ("LibReader.read ", "read_buffer_at_offset")),
-    ("media md5+sha1 (media hasher thread)", ("_MediaHasher.run", "MediaVerifier.run")),
+    ("media md5+sha1 (media hasher thread)", ("MediaHasher.run", "MediaVerifier.run")),
     ("file md5+sha1+sha256 (hashlib)", ("digest_record ", "Digester.update")),
     ("media pass (cutting blocks into streams)", ("triage/reading/mediapass.py",)),
     ("PDQ", ("triage/analysis/pdq.py", "pdqhash", "bindings.pyx")),
@@ -512,9 +512,9 @@ def profile_pyspy(pyewf_dir: str | None = None, blas1: bool = False, name: str =
             continue
         n = int(count)
         frames = stack.split(";")
-        if any("_MediaHasher.run" in f or "MediaVerifier.run" in f for f in frames):
+        if any("MediaHasher.run" in f or "MediaVerifier.run" in f for f in frames):
             role = "main process, media hasher thread"
-        elif any("_Prefetch.run" in f for f in frames):
+        elif any("Prefetch.run" in f for f in frames):
             role = "main process, media reader thread"
         elif any(f.startswith("process ") and ("spawn_main" in f or "forkserver" in f) for f in frames[:3]):
             role = "workers"

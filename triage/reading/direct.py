@@ -11,13 +11,10 @@ TSK reads); any problem leaves the record as it was and the stream to the usual 
 
 from __future__ import annotations
 
-import hashlib
-import threading
-
 from triage.analysis.digests import Digester, digest_whole
 from triage.model.record import FileRecord
 from triage.sources.containers import Evidence
-from triage.sources.containers.readers import SegmentedFileReader, one_line
+from triage.sources.containers.readers import SegmentedFileReader
 
 CHUNK = 1 << 20  # bytes read and hashed at a time: a large file is never held whole
 
@@ -70,46 +67,3 @@ class DirectReader:
         except (OSError, ValueError):
             return None
         return data if len(data) == want else None
-
-
-class WholeMediaHash(threading.Thread):
-    """md5 + sha1 of the whole media, read in order on this thread while the walk reads the streams.
-
-    The result (``finish``): the computed hashes, or the one-line reason there are none (a read error, a stop).
-    """
-
-    def __init__(self, evidence: Evidence, block: int) -> None:
-        super().__init__(name="media-hash", daemon=True)
-        self.evidence, self.block = evidence, block
-        self.hashes = (hashlib.md5(), hashlib.sha1())
-        self.error: str | None = None
-        self._stop_event = threading.Event()
-        self.start()
-
-    def run(self) -> None:
-        size = self.evidence.media_size
-        for start in range(0, size, self.block):
-            if self._stop_event.is_set():
-                self.error = "verification stopped before the end of the media"
-                return
-            want = min(self.block, size - start)
-            try:
-                data = self.evidence.read(start, want)
-            except (OSError, ValueError) as exc:
-                self.error = f"media read error at offset {start}: {one_line(exc)}"
-                return
-            if len(data) != want:
-                self.error = f"media read error at offset {start}: read returned {len(data)} of {want} bytes"
-                return
-            for digest in self.hashes:
-                digest.update(data)
-
-    def finish(self) -> tuple[dict[str, str], str | None]:
-        self.join()
-        if self.error is not None:
-            return {}, self.error
-        return {"md5": self.hashes[0].hexdigest(), "sha1": self.hashes[1].hexdigest()}, None
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()

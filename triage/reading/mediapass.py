@@ -16,10 +16,8 @@ Damaged EWF chunks (zero-filled by libewf) are looked up for every completed str
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
-import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,15 +26,13 @@ from typing import TYPE_CHECKING
 from triage.analysis.digests import Digester
 from triage.model.record import FileRecord
 from triage.reading import interrupts
-from triage.reading.direct import WholeMediaHash
+from triage.reading.mediablocks import BLOCK, MediaHasher, Prefetch, WholeMediaHash
 from triage.sources.containers import Evidence, reopen
-from triage.sources.containers.readers import one_line
 from triage.sources.containers.verify import unhashed_reason
 
 if TYPE_CHECKING:
     from triage.reading.plan import SpilledPlan
 
-BLOCK = 4 << 20
 MAX_HELD = 256 << 20  # bytes of out-of-order pieces held back, over all streams
 EARLY_BYTES = 128 << 20  # blocks read and hashed during the listing, kept for the streams it places
 
@@ -74,96 +70,6 @@ def _runs(stream: _Stream | tuple[FileRecord, list[Run]]) -> list[Run]:
     return stream[1] if isinstance(stream, tuple) else stream.runs
 
 
-class _MediaHasher(threading.Thread):
-    """md5 + sha1 of the media, fed block by block in order (on this thread, or inline with one job)."""
-
-    def __init__(self, threaded: bool) -> None:
-        super().__init__(name="media-hasher", daemon=True)
-        self.threaded = threaded
-        self.blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-        self.md5, self.sha1 = hashlib.md5(), hashlib.sha1()
-        if threaded:
-            self.start()
-
-    def feed(self, block: bytes) -> None:
-        if self.threaded:
-            self.blocks.put(block)
-        else:
-            self.md5.update(block)
-            self.sha1.update(block)
-
-    def run(self) -> None:
-        while (block := self.blocks.get()) is not None:
-            self.md5.update(block)
-            self.sha1.update(block)
-
-    def finish(self) -> dict[str, str]:
-        if self.threaded:
-            self.blocks.put(None)
-            self.join()
-        return {"md5": self.md5.hexdigest(), "sha1": self.sha1.hexdigest()}
-
-    def abandon(self) -> None:
-        """Stop without a result."""
-        if not self.threaded or not self.is_alive():
-            return
-        while True:
-            try:
-                self.blocks.get_nowait()
-            except queue.Empty:
-                break
-        self.blocks.put(None)
-        self.join()
-
-
-class _Prefetch(threading.Thread):
-    """Reads (and, for an E01, decompresses) the next blocks while the previous ones are hashed.
-
-    ``take`` gives a block's bytes or, when it could not be read, the one-line reason (a str). With one job
-    the blocks are read inline, when taken.
-    """
-
-    def __init__(self, evidence: Evidence, starts: Iterable[int], size: int, threaded: bool) -> None:
-        super().__init__(name="media-reader", daemon=True)
-        self.evidence, self.size = evidence, size
-        self.starts: Iterator[int] = iter(starts)  # lazily: a 1 PB media has 268 million blocks
-        self.threaded = threaded
-        self.blocks: queue.Queue[bytes | str] = queue.Queue(maxsize=3)
-        self._stop_event = threading.Event()
-        if threaded:
-            self.start()
-
-    def take(self) -> bytes | str:
-        if self.threaded:
-            return self.blocks.get()
-        return self._read(next(self.starts))
-
-    def _read(self, start: int) -> bytes | str:
-        want = min(BLOCK, self.size - start)
-        try:
-            data = self.evidence.read(start, want)
-        except (OSError, ValueError) as exc:
-            return one_line(exc)
-        return data if len(data) == want else f"read returned {len(data)} of {want} bytes"
-
-    def run(self) -> None:
-        for start in self.starts:
-            item = self._read(start)
-            while not self._stop_event.is_set():
-                try:
-                    self.blocks.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if self._stop_event.is_set():
-                return
-
-    def stop(self) -> None:
-        if self.threaded:
-            self._stop_event.set()
-            self.join()
-
-
 class _Early(threading.Thread):
     """Reads and hashes the first blocks of the media while the device is listed, keeping them for ``run``."""
 
@@ -171,8 +77,8 @@ class _Early(threading.Thread):
         super().__init__(name="media-early", daemon=True)
         size = media.evidence.media_size
         self.media = media
-        self.hasher = _MediaHasher(True)
-        self.reader = _Prefetch(media.evidence, range(0, size, BLOCK), size, True)
+        self.hasher = MediaHasher(True)
+        self.reader = Prefetch(media.evidence, range(0, size, BLOCK), size, True)
         self.blocks = -(-size // BLOCK)
         self.backlog: list[bytes | None] = []
         self._stop_event = threading.Event()
@@ -182,7 +88,7 @@ class _Early(threading.Thread):
                and not self._stop_event.is_set()):
             self.backlog.append(self.media._take(self.reader, len(self.backlog) * BLOCK, self.hasher))
 
-    def hand_over(self) -> tuple[_MediaHasher, _Prefetch, list[bytes | None]]:
+    def hand_over(self) -> tuple[MediaHasher, Prefetch, list[bytes | None]]:
         """Stop taking blocks; the caller continues with the same hasher and reader after the backlog."""
         self._stop_event.set()
         self.join()
@@ -260,7 +166,7 @@ class MediaPass:
         itself (``reading.direct``); ``run`` then reads only the blocks holding streams planned after all."""
         if not (self.verify and self.threads) or self._early is not None or self._whole is not None:
             return
-        self._whole = WholeMediaHash(self.evidence, BLOCK)
+        self._whole = WholeMediaHash(self.evidence)
 
     def close(self) -> None:
         """Stop the helper threads (an interrupted listing) and close the pass's own handle."""
@@ -294,8 +200,8 @@ class MediaPass:
         if self._early is not None:  # blocks read (and hashed into the media hash) during the listing
             hasher, reader, backlog = self._early.hand_over()
         else:
-            hasher = _MediaHasher(self.threads) if every_block else None
-            reader = _Prefetch(self.evidence, blocks(True), size, self.threads)
+            hasher = MediaHasher(self.threads) if every_block else None
+            reader = Prefetch(self.evidence, blocks(True), size, self.threads)
         active: list[tuple[int, int, int, int]] = []
         try:
             for number, block_start in enumerate(starts):
@@ -346,7 +252,7 @@ class MediaPass:
         self.unread.sort()
         return False
 
-    def _take(self, reader: _Prefetch, start: int, hasher: _MediaHasher | None) -> bytes | None:
+    def _take(self, reader: Prefetch, start: int, hasher: MediaHasher | None) -> bytes | None:
         """The next block, fed to the media hash; None (and the verification error) when it could not be read."""
         data = reader.take()
         if isinstance(data, bytes):
