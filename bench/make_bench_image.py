@@ -359,16 +359,21 @@ def fuse_ok(work: Path) -> bool:
         probe.unlink(missing_ok=True)
 
 
+def place(root: Path, entry: dict[str, Any], data: bytes) -> None:
+    """Write one planned file under ``root`` (its folders made) with its planned modification time."""
+    target = root / entry["path"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    os.utime(target, (entry["mtime"], entry["mtime"]))
+
+
 def write_tree(root: Path, files: list[dict[str, Any]], pictures: list[dict[str, Any]], corpus: bytes) -> None:
     for n, entry in enumerate(files):
         data = file_bytes(entry, pictures, corpus)
         assert len(data) == entry["size"], entry
         entry["md5"] = hashlib.md5(data).hexdigest()
         entry["sha1"] = hashlib.sha1(data).hexdigest()
-        target = root / entry["path"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        os.utime(target, (entry["mtime"], entry["mtime"]))
+        place(root, entry, data)
         if n % 250 == 0:
             print(f"  wrote {n}/{len(files)}", flush=True)
 

@@ -35,13 +35,18 @@ def make_image(files: int, out_dir: Path = CACHE) -> Path:
                 folder.mkdir()
             (folder / f"f{k:07d}.txt").write_bytes(f"file {k}\n".encode())
         # One 4 KiB block and one inode per file plus the folders, and a margin for the journal and metadata.
-        mib = 16 + files * 5 // 1024 + 8
-        partial = image.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-N", str(files + files // PER_FOLDER + 64),
-                        "-d", str(tree), str(partial), f"{mib}M"], check=True, stdout=subprocess.DEVNULL)
-        partial.rename(image)
+        ext4_image(tree, image, files + files // PER_FOLDER + 64, 16 + files * 5 // 1024 + 8)
     return image
+
+
+def ext4_image(tree: Path, image: Path, inodes: int, mib: int) -> None:
+    """``image``: a raw ext4 of ``mib`` MiB with ``inodes`` inodes made from the folder ``tree`` (``mkfs.ext4 -d``,
+    4 KiB blocks, no mount), written beside under another name and renamed when complete."""
+    partial = image.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-N", str(inodes), "-d", str(tree), str(partial),
+                    f"{mib}M"], check=True, stdout=subprocess.DEVNULL)
+    partial.rename(image)
 
 
 def main() -> None:

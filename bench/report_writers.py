@@ -40,6 +40,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from make_small_files import ext4_image  # noqa: E402  (a sibling script)
+
 CACHE = ROOT / "bench" / "cache"
 PER_FOLDER = 1000
 REPORT_FILES = ("report.html", "files.csv", "matched.csv", "dfxml.xml", "vics.json", "case.jsonld")
@@ -73,12 +77,7 @@ def build(files: int, out_dir: Path = CACHE) -> Path:
             suffix = ".bin" if k % 5 == 4 else ".txt"
             (folder / f"{rng.choice(WORDS)}_{k:07d}{suffix}").write_bytes(_content(rng, k))
         # One 4 KiB block and one inode per file, plus the folders, the journal and a margin.
-        mib = 64 + files * 5 // 1024
-        partial = image.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-N", str(files + files // PER_FOLDER + 1024),
-                        "-d", str(tree), str(partial), f"{mib}M"], check=True, stdout=subprocess.DEVNULL)
-        partial.rename(image)
+        ext4_image(tree, image, files + files // PER_FOLDER + 1024, 64 + files * 5 // 1024)
     return image
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import subprocess
 import tempfile
@@ -225,10 +224,7 @@ def write_tree(root: Path, files: list[dict[str, Any]], work: Path) -> None:
             tag = bench_image.HEADERS[entry["head"]][0] + f"#{n} {entry['path']}\n".encode()
             data = bench_image.content(entry["kind"], entry["size"], rng, tag, corpus)
         entry["size"], entry["md5"] = len(data), hashlib.md5(data).hexdigest()
-        target = root / entry["path"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        os.utime(target, (entry["mtime"], entry["mtime"]))
+        bench_image.place(root, entry, data)
         if n % 5000 == 0:
             print(f"  wrote {n}/{len(files)} ({time.monotonic() - started:.0f} s)", flush=True)
 
