@@ -37,7 +37,8 @@ from triage.reading.listing import Listing, list_device, list_extraction
 from triage.reading.mediapass import MediaPass
 from triage.reading.pipeline import Reading, read_all
 from triage.reading.plan import SpilledPlan, picture_order
-from triage.report import JsonlRecords, write_reports
+from triage.report import JsonlRecords, write_ahead, write_reports
+from triage.report.ahead import Ahead
 from triage.sources.containers import Evidence, open_evidence
 from triage.sources.containers.verify import skipped, verification
 from triage.sources.extractions.evidence import ExtractionEvidence, open_extraction
@@ -199,6 +200,10 @@ def scan_device(
                        lambda index, expanded: _add_children(listing, index, expanded, settings, progress),
                        listing.release)
         plan = SpilledPlan(records, work.handed_out)
+        if work.pool is not None and not extraction:
+            paths = [str(path) for path in evidence.paths]
+            listing.store.ahead = Ahead(work.pool, listing.store.scratch(),
+                                        lambda: {"evidence": {"paths": paths}, "volumes": listing.volumes})
         media = None if extraction else MediaPass(evidence, {}, settings.verify, threads=work.parallel,
                                                   spilled=plan)
 
@@ -453,16 +458,23 @@ def write_outputs(
         tmp = Path(tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=out_root))
         assert listing.store is not None
         listing.release_all()
-        with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
-            for line in listing.store.lines():
-                fh.write(line + "\n")
         signatures = listing.store.scratch() / VPDQ_FOLDER
         if signatures.is_dir():
             shutil.move(str(signatures), str(tmp / VPDQ_FOLDER))
         with open(tmp / "summary.json", "w", encoding="utf-8", newline="\n") as fh:
             json.dump(summary, fh, ensure_ascii=False, indent=2)
             fh.write("\n")
-        write_reports(tmp, summary, JsonlRecords(tmp / "files.jsonl"), pool)
+        store, ahead = listing.store, listing.store.ahead
+        store.ahead = None  # what is still pending is stored, not offered: the reports are written now
+        rendered = ahead if ahead is not None and ahead.batches else None
+        with open(tmp / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
+            if rendered is not None:  # reports rendered during the scan: copied in the pass writing files.jsonl
+                write_ahead(tmp, summary, store.rows(), store.count, rendered, fh, wait=complete)
+            else:
+                for line in store.lines():
+                    fh.write(line + "\n")
+        if rendered is None:
+            write_reports(tmp, summary, JsonlRecords(tmp / "files.jsonl"), pool)
         key = outdir.evidence_key(summary.get("evidence", {}).get("paths", []))
         final, was_there = _move_into_place(tmp, out_root, full, key, limit, complete, fixed_name)
         tmp = None

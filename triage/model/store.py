@@ -95,6 +95,7 @@ class RecordStore:
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[bytes, int, str]] = []
         self._count = 0
+        self.ahead: Any = None  # ``report.ahead.Ahead``: each batch offered for rendering before it is stored
 
     def add(self, record: FileRecord) -> None:
         self.tally.add(record)
@@ -104,14 +105,23 @@ class RecordStore:
         if len(self._pending) >= BATCH:
             self._flush()
 
+    @property
+    def count(self) -> int:
+        """How many records were added."""
+        return self._count
+
     def lines(self) -> Iterator[str]:
         """Every record's files.jsonl line (no newline), in ``order`` (ties in the order they were added)."""
+        for _key, _seq, line in self.rows():
+            yield line
+
+    def rows(self) -> Iterator[tuple[bytes, int, str]]:
+        """Every record's sort key, number in the order added, and files.jsonl line, in files.jsonl order."""
         self._flush()
         if self._db is None:
             return
         try:
-            for (line,) in self._db.execute("SELECT line FROM records ORDER BY key, seq"):
-                yield line
+            yield from self._db.execute("SELECT key, seq, line FROM records ORDER BY key, seq")
         except sqlite3.Error as exc:
             raise self.error(exc) from exc
 
@@ -126,6 +136,8 @@ class RecordStore:
     def _flush(self) -> None:
         if not self._pending:
             return
+        if self.ahead is not None:
+            self.ahead.offer(self._pending)
         try:
             db = self._db or self._open()
             with db:

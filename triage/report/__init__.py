@@ -13,9 +13,10 @@ import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from triage.errors import UsageError
+from triage.report.ahead import COVERED, WANTED, Ahead, Row, context, record_id
 from triage.report.case_uco import CaseWriter
 from triage.report.csv_out import CsvWriter, MatchedCsvWriter
 from triage.report.dfxml import DfxmlWriter
@@ -40,7 +41,7 @@ REPORT_NAMES: tuple[str, ...] = tuple(WRITERS)
 # files"), and the slightly longer one stays here, as the scan's workers run at a lower priority.
 ON_WORKERS: tuple[tuple[str, ...], ...] = (("report.html", "files.csv", "matched.csv", "dfxml.xml", "vics.json"),)
 
-__all__ = ["REPORT_NAMES", "JsonlRecords", "load_dir", "render_dir", "write_reports"]
+__all__ = ["REPORT_NAMES", "JsonlRecords", "load_dir", "render_dir", "write_ahead", "write_reports"]
 
 _scan_once = json.JSONDecoder().scan_once  # the C scanner behind json.loads, without its per-call checks
 
@@ -155,6 +156,58 @@ def write_pass(out_dir: Path, summary: dict[str, Any], records: Records, names: 
     finally:
         for file in files:
             file.abort()  # after a commit: nothing left to remove
+
+
+def write_ahead(out_dir: Path, summary: dict[str, Any], rows: Iterable[Row], count: int, ahead: Ahead,
+                lines: TextIO, wait: bool = True) -> list[Path]:
+    """Write files.jsonl to ``lines`` from ``rows`` (the record store's, in order; ``count`` of them) and every
+    report in the same pass, copying what ``ahead`` rendered during the scan and rendering the rest here (all of
+    it that is not back yet, without ``wait``).
+
+    The same bytes as ``write_reports`` over the files.jsonl written (tests/report/test_ahead.py); nothing is
+    renamed into place unless all were written.
+    """
+    final = context(summary)
+    keys = [volume[0] for volume in final.volumes]
+    files = [AtomicFile(Path(out_dir) / name) for name in REPORT_NAMES]
+    rendered = ahead.rendered(final, wait)
+    try:
+        writers = [WRITERS[name](summary, file.out) for name, file in zip(REPORT_NAMES, files, strict=True)]
+        html, csv, matched, dfxml, vics, case = writers
+        assert isinstance(html, HtmlWriter) and isinstance(dfxml, DfxmlWriter) and isinstance(case, CaseWriter)
+        case.expect(count)
+        adds = [writer.add for writer in writers]
+        ready = next(rendered, None)
+        for key, seq, line in rows:
+            lines.write(line + "\n")
+            while ready is not None and ready[1] != seq and (ready[0], ready[1]) < (key, seq):
+                ready = next(rendered, None)  # never expected: a rendered row the store does not hold
+            if ready is not None and ready[1] == seq and ready[2] & COVERED:
+                _, _, flags, slot, fd, csv_at, csv_size, dfxml_at, dfxml_size, case_at, case_size, uuid = ready
+                ready = next(rendered, None)
+                if flags & WANTED:
+                    record = json.loads(line)
+                    html.add(record)
+                    matched.add(record)
+                    vics.add(record)
+                else:
+                    html.files += 1
+                csv.out.copy(fd, csv_at, csv_size)  # type: ignore[attr-defined]
+                dfxml.add_rendered(keys[slot], fd, dfxml_at, dfxml_size)
+                case.add_rendered(record_id(key), uuid, fd, case_at, case_size, line)
+                continue
+            if ready is not None and ready[1] == seq:
+                ready = next(rendered, None)
+            record = json.loads(line)
+            for add in adds:
+                add(record)
+        for writer in writers:
+            writer.finish()
+        return [file.commit() for file in files]
+    finally:
+        for file in files:
+            file.abort()
+        ahead.close()
 
 
 def _most(records: Records) -> int | None:

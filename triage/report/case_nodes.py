@@ -179,13 +179,17 @@ class FastIds:
 
     def file(self, record: dict[str, Any]) -> tuple[bytes, str]:
         """``Ids.file_uuid(record)`` (a repeat made unique by a counter) and its ``kb:file-`` id."""
-        get = record.get
-        where = get("location") or get("path") or ""
-        seed = f"{self.ids.device}\x1ffile\x1f{get('volume')}\x1f{json_text(where)}\x1f{get('inode')}"
-        value = uuid5_bytes(json_text(seed))
+        value = self.plain(record)
         if not self.ids.files.add_new(value):  # a second stream with the same volume, path and inode: rare
             value = self.ids.file_uuid(record)
         return value, "kb:file-" + uuid_text(value)
+
+    def plain(self, record: dict[str, Any]) -> bytes:
+        """The record's file UUID before any counter: what it is unless an earlier file had the same."""
+        get = record.get
+        where = get("location") or get("path") or ""
+        seed = f"{self.ids.device}\x1ffile\x1f{get('volume')}\x1f{json_text(where)}\x1f{get('inode')}"
+        return uuid5_bytes(json_text(seed))
 
 
 def file_json(fast: FastIds, record: dict[str, Any], file_id: str) -> str:

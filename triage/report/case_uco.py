@@ -208,9 +208,19 @@ class CaseWriter:
             found = self.positions.find(parent, number + 1)
             container = file_id_text(self.file_ids, found) if found is not None else None
         target = container or self.volume_ids.get(record.get("volume"), self.image_id)
-        pad = ",\n" + self.pad
-        self.files.write(pad + file_json(self.fast, record, file_id) + pad
-                         + relationship_json(self.fast, file_id, target))
+        self.files.write(node_text(self.fast, self.pad, record, file_id, target))
+
+    def add_rendered(self, record_id: str, value: bytes, source: int, offset: int, size: int, line: str) -> None:
+        """A record in no container whose text ``report.ahead`` rendered (``node_text`` with its volume as
+        target): copied from ``source``, unless its file UUID ``value`` repeats an earlier file's, which ``add``
+        then makes unique with a counter as for any record."""
+        if not self.ids.files.add_new(value):
+            self.add(json.loads(line))
+            return
+        number = len(self.file_ids) // 16
+        self.file_ids += value
+        self.positions.add(record_id, number)
+        self.files.copy(source, offset, size)
 
     def finish(self) -> None:
         if self.hole is None:
@@ -229,6 +239,23 @@ class CaseWriter:
             yield ("" if start == 0 else ", ") + ", ".join(
                 f'{{"@id": "{file_id_text(self.file_ids, n)}"}}' for n in range(start, min(start + 4096, count)))
         yield self.action[1]
+
+
+def node_text(fast: FastIds, pad: str, record: dict[str, Any], file_id: str, target: str) -> str:
+    """What case.jsonld holds for one record: its file node and its Contained_Within ``target``, each on a line."""
+    pad = ",\n" + pad
+    return pad + file_json(fast, record, file_id) + pad + relationship_json(fast, file_id, target)
+
+
+def case_targets(summary: dict[str, Any]) -> tuple[Ids, str, dict[Any, str]]:
+    """The ids a file node's relationship may point at: the image's, and each partition's by its index (the
+    first of a repeated index), as ``CaseWriter`` writes them."""
+    ids = Ids(json_text(evidence_name(summary)))
+    volume_ids: dict[Any, str] = {}
+    for volume in summary.get("volumes") or []:
+        if volume.get("role", "partition") == "partition" and volume.get("index") not in volume_ids:
+            volume_ids[volume.get("index")] = ids.make("volume", volume.get("index"), volume.get("offset"))
+    return ids, _image(ids, summary)["@id"], volume_ids
 
 
 ITEM_SIZE = len(f'{{"@id": "{file_id_text(bytearray(16), 0)}"}}')  # one entry of the action's list, in bytes

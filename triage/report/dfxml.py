@@ -271,6 +271,13 @@ class DfxmlWriter:
             volume.out = self.out.spool()
         volume.out.write(fileobject(record, volume.partition, volume.offset))
 
+    def add_rendered(self, key: Any, source: int, offset: int, size: int) -> None:
+        """A file object ``report.ahead`` rendered for the summary's volume ``key`` (``volume_places``): copied."""
+        volume = self.volumes[key]
+        if volume.out is None:
+            volume.out = self.out.spool()
+        volume.out.copy(source, offset, size)
+
     def finish(self) -> None:
         out = self.out
         for volume in self.volumes.values():
@@ -280,6 +287,16 @@ class DfxmlWriter:
                     out.splice(volume.out)
             out.write(_volume_tail(volume.volume))
         out.write(_render(_triage_source(self.summary), 1) + "</dfxml>\n")
+
+
+def volume_places(summary: dict[str, Any]) -> dict[Any, tuple[int, Any]]:
+    """Each summary volume's ``<partition>`` number and offset by its index, as ``DfxmlWriter`` numbers them."""
+    places: dict[Any, tuple[int, Any]] = {}
+    for volume in summary.get("volumes") or []:
+        key = volume.get("index")
+        if volume.get("role", "partition") == "partition" and key not in places:
+            places[key] = (len(places) + 1, volume.get("offset"))
+    return places
 
 
 def render_dfxml(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:

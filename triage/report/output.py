@@ -47,14 +47,44 @@ class Out:
         self.spools: list[Out] = [] if spools is None else spools  # shared with its spools: closed on abort
         self._parts: list[str] = []
         self._size = 0
+        self._range: list[int] | None = None  # [fd, offset, size]: bytes to copy here before any later text
 
     def write(self, text: str) -> None:
+        if self._range is not None:
+            self._copy_range()
         self._parts.append(text)
         self._size += len(text)
         if self._size >= BLOCK:
             self.flush()
 
+    def copy(self, source: int, offset: int, size: int) -> None:
+        """Append ``size`` bytes of file ``source`` from ``offset`` (text rendered ahead, ``report.ahead``).
+
+        Why kept pending: the next copy usually continues where this one ended, and one kernel copy of the
+        joined range replaces thousands of small ones.
+        """
+        if self._parts:
+            self.flush()
+        pending = self._range
+        if pending is not None:
+            if pending[0] == source and pending[1] + pending[2] == offset:
+                pending[2] += size
+                return
+            self._copy_range()
+        self._range = [source, offset, size]
+
+    def _copy_range(self) -> None:
+        assert self._range is not None
+        source, offset, size = self._range
+        self._range = None
+        if isinstance(self.target, io.BytesIO):
+            self.target.write(_read_range(source, offset, size))
+        else:
+            _copy(source, self.target, offset, offset + size)
+
     def flush(self) -> None:
+        if self._range is not None:
+            self._copy_range()
         if not self._parts:
             return
         data = "".join(self._parts).encode("utf-8", "backslashreplace")
@@ -89,7 +119,7 @@ class Out:
         elif isinstance(self.target, io.BytesIO):
             self.target.write(_read_all(source))
         else:
-            _copy(source, self.target)
+            _copy(source, self.target, 0, os.fstat(source).st_size)
         spool.close()
 
     def reserve(self, size: int) -> int:
@@ -139,6 +169,7 @@ class Out:
     def close(self) -> None:
         """Close the file descriptor (once) and drop what was not written."""
         self._parts.clear()
+        self._range = None
         target, self.target = self.target, io.BytesIO()
         if isinstance(target, int):
             os.close(target)
@@ -195,20 +226,27 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _copy(source: int, target: int) -> None:
-    """Copy all of ``source`` (from its start) to ``target`` at its current offset, in the kernel if it can."""
-    size, offset = os.fstat(source).st_size, 0
+def _copy(source: int, target: int, offset: int, end: int) -> None:
+    """Copy bytes ``offset``..``end`` of ``source`` to ``target`` at its current offset, in the kernel if it can."""
     try:
-        while offset < size:
-            sent = os.sendfile(target, source, offset, min(size - offset, 1 << 30))
+        while offset < end:
+            sent = os.sendfile(target, source, offset, min(end - offset, 1 << 30))
             if sent == 0:
                 break
             offset += sent
     except OSError:  # no sendfile between these files: copy through memory from where it stopped
         pass
-    while chunk := os.pread(source, 1 << 20, offset):
+    while offset < end and (chunk := os.pread(source, min(1 << 20, end - offset), offset)):
         _write_all(target, chunk)
         offset += len(chunk)
+
+
+def _read_range(source: int, offset: int, size: int) -> bytes:
+    chunks = []
+    while size > 0 and (chunk := os.pread(source, min(1 << 20, size), offset)):
+        chunks.append(chunk)
+        offset, size = offset + len(chunk), size - len(chunk)
+    return b"".join(chunks)
 
 
 def render(writer: type[ReportWriter], summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
