@@ -3,7 +3,7 @@
 Why a module of its own: a scan must never replace another evidence file's results (two ``usb.raw`` from two
 folders, or a folder left by an earlier run), every name it creates (final, ``.incomplete``, the hidden
 temporary and ``.old`` folders) must fit the file system's name limit, and a full or read-only output folder is
-the examiner's problem to fix, not a crash. ``scan.write_outputs`` does the writing with these rules.
+the examiner's problem to fix, not a crash. ``results.write_outputs`` does the writing with these rules.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ NAMES = ["report.html", "files.csv", "matched.csv", "dfxml.xml", "vics.json", "c
 
 
 def write_scan_outputs(folder: Path, summary: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    """Write files.jsonl + summary.json exactly as scan.write_outputs does."""
+    """Write files.jsonl + summary.json exactly as results.write_outputs does."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "files.jsonl", "w", encoding="utf-8", newline="\n") as fh:
         for record in records:

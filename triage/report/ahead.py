@@ -43,6 +43,10 @@ NO_SLOT = 0xFFFF
 ROW = struct.Struct(">QBHIII16s")  # after the key's length byte and key: seq, flags, volume slot, sizes, UUID
 _KEY_LENGTH = struct.Struct(">B")
 MAX_OUT = 8  # batches on the workers at once; a busier pool (pictures) gets none until it catches up
+# Least share of the records rendered ahead for the end to copy them: the rest is rendered there by this process
+# alone, while rendering everything at the end splits the reports over two processes (``write_reports``). Below
+# about half, that is quicker (E01: records finish in media order, so most sort before rows already sent).
+MIN_SHARE = 0.6
 PAD = json_frame({"@context": CONTEXT, "@graph": ITEMS})[1]
 Row = tuple[bytes, int, str]  # sort key, order of adding, files.jsonl line
 
@@ -100,6 +104,13 @@ class Ahead:
         self.batches.append(Batch(now, future, len(rows) - start))
         self.last = _order(rows[-1])
 
+    def worth(self, final: Context, count: int, wait: bool = True) -> bool:
+        """Whether the batches ``rendered`` would use (those still out too if ``wait``) hold at least
+        ``MIN_SHARE`` of the ``count`` records; if not, the caller renders every report at the end."""
+        rows = sum(batch.rows for batch in self.batches
+                   if batch.context == final and (wait or batch.future.done()) and not batch.future.cancelled())
+        return count > 0 and rows >= MIN_SHARE * count
+
     def rendered(self, final: Context, wait: bool = True) -> Iterator[tuple[Any, ...]]:
         """Every row rendered in ``final``'s context, in the order sent (which is files.jsonl order): key, seq,
         flags, volume slot, file descriptor, and offset and size of its CSV, DFXML and CASE text, its UUID.
@@ -114,6 +125,11 @@ class Ahead:
             if path not in self.files:
                 self.files[path] = os.open(path, os.O_RDONLY)
             yield from _rows(self.files[path], base, sizes)
+
+    def cancel(self) -> None:
+        """Drop the batches not started (their text will not be used): the pool is free for the reports."""
+        for batch in self.batches:
+            batch.future.cancel()
 
     def close(self) -> None:
         """Close the scratch files ``rendered`` opened (once every copy from them is written)."""
