@@ -209,10 +209,13 @@ def render_batch(folder: str, ctx: Context, rows: list[Row]) -> tuple[str, int, 
     parts = [b"".join(csv), b"".join(dfxml), b"".join(case), bytes(index)]
     path, fd = _file(folder)
     base = os.lseek(fd, 0, os.SEEK_END)
-    data = memoryview(b"".join(parts))
-    while data:
-        data = data[os.write(fd, data):]
-    return path, base, (len(parts[0]), len(parts[1]), len(parts[2]), len(parts[3]))
+    sizes = (len(parts[0]), len(parts[1]), len(parts[2]), len(parts[3]))
+    written, total = os.writev(fd, parts), sum(sizes)  # no third copy of the batch's text
+    if written < total:  # a short write (a signal, a full disk): the rest as plain writes, or their error
+        rest = memoryview(b"".join(parts))[written:]
+        while rest:
+            rest = rest[os.write(fd, rest):]
+    return path, base, sizes
 
 
 def _file(folder: str) -> tuple[str, int]:
