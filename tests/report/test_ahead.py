@@ -9,7 +9,7 @@ import json
 import os
 import random
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +168,14 @@ def test_a_first_hit_scan_stops_with_batches_out(tmp_path: Path, monkeypatch: py
     shutil.copytree(target, again)
     render_dir(again)
     _same(again, target)
+
+
+def test_partial_results_do_not_wait_for_batches_out(tmp_path: Path) -> None:
+    """After a Ctrl-C the partial results use only batches already back: one still out is neither waited for
+    nor counted (its rows are rendered at the end)."""
+    summary, _ = sample()
+    final = ahead.context(summary)
+    early = ahead.Ahead(ThreadPoolExecutor(1), tmp_path, lambda: summary)
+    early.batches.append(ahead.Batch(final, Future(), 10))  # never finishes
+    assert not early.worth(final, 10, wait=False)
+    assert list(early.rendered(final, wait=False)) == []

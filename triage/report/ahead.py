@@ -69,7 +69,7 @@ def context(summary: dict[str, Any]) -> Context:
 
 @dataclass
 class Batch:
-    """One batch sent to a worker: where its text will be, and the context it was rendered in."""
+    """One batch sent to a worker: its result (where its text is), the context it was rendered in, its rows."""
 
     context: Context
     future: Future[tuple[str, int, tuple[int, int, int, int]]]
@@ -136,14 +136,6 @@ class Ahead:
         for fd in self.files.values():
             os.close(fd)
         self.files.clear()
-
-    def wait(self) -> None:
-        """Let every batch finish (the scratch folder is removed after the scan)."""
-        for batch in self.batches:
-            try:
-                batch.future.result()
-            except Exception:  # cancelled or failed: nothing left running
-                continue
 
 
 def record_id(key: bytes) -> str:
