@@ -38,7 +38,7 @@ from triage.report.case_nodes import (
     uuid5_bytes,
     uuid_text,
 )
-from triage.report.common import ITEMS, evidence_name, file_name, json_frame, json_text, layer_lines
+from triage.report.common import ITEMS, evidence_name, file_name, json_frame, json_text, layer_lines, partitions
 from triage.report.output import Out, render
 
 __all__ = ["CASE_UUID_NS", "CONTEXT", "FACET_TIMES", "HASH_NAMES", "CaseWriter", "build_case", "render_case",
@@ -251,10 +251,7 @@ def case_targets(summary: dict[str, Any]) -> tuple[Ids, str, dict[Any, str]]:
     """The ids a file node's relationship may point at: the image's, and each partition's by its index (the
     first of a repeated index), as ``CaseWriter`` writes them."""
     ids = Ids(json_text(evidence_name(summary)))
-    volume_ids: dict[Any, str] = {}
-    for volume in summary.get("volumes") or []:
-        if volume.get("role", "partition") == "partition" and volume.get("index") not in volume_ids:
-            volume_ids[volume.get("index")] = ids.make("volume", volume.get("index"), volume.get("offset"))
+    volume_ids = {key: _volume(ids, volume)["@id"] for key, volume in partitions(summary).items()}
     return ids, _image(ids, summary)["@id"], volume_ids
 
 
@@ -277,11 +274,9 @@ def _head_nodes(
     image = _image(ids, summary)
     nodes = [tool_node, image]
     volume_ids: dict[Any, str] = {}
-    for volume in summary.get("volumes") or []:
-        if volume.get("role", "partition") != "partition" or volume.get("index") in volume_ids:
-            continue
+    for key, volume in partitions(summary).items():
         node = _volume(ids, volume)
-        volume_ids[volume.get("index")] = node["@id"]
+        volume_ids[key] = node["@id"]
         nodes += [node, _relationship(ids, node["@id"], image["@id"])]
     action: dict[str, Any] = {
         "@id": ids.make("investigative-action", summary.get("started")),

@@ -197,6 +197,16 @@ def where_text(key: str) -> str:
     return WHERE_TEXT.get(key, key)
 
 
+def partitions(summary: dict[str, Any]) -> dict[Any, dict[str, Any]]:
+    """The summary's volumes that hold files of their own (role "partition"), by index, in summary order; the
+    first of a repeated index. DFXML numbers them and CASE links files to them, so both must pick the same."""
+    found: dict[Any, dict[str, Any]] = {}
+    for volume in summary.get("volumes") or []:
+        if volume.get("role", "partition") == "partition" and volume.get("index") not in found:
+            found[volume.get("index")] = volume
+    return found
+
+
 def evidence_name(summary: dict[str, Any]) -> str:
     """The device's name: its first evidence file without the extension (as scan.device_name)."""
     paths = (summary.get("evidence") or {}).get("paths") or []

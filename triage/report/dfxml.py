@@ -32,7 +32,7 @@ import shlex
 from collections.abc import Iterable
 from typing import Any
 
-from triage.report.common import layer_lines, xml_text
+from triage.report.common import layer_lines, partitions, xml_text
 from triage.report.output import Out, render
 
 DFXML_NS = "http://www.forensicswiki.org/wiki/Category:Digital_Forensics_XML"
@@ -252,11 +252,8 @@ class DfxmlWriter:
                   f'version="{DFXML_VERSION}">\n')
         for node in (_node("metadata", None, [_node("dc:type", "Disk Image")]), _creator(summary), _source(summary)):
             out.write(_render(node, 1))
-        self.volumes: dict[Any, _Volume] = {}
-        for volume in summary.get("volumes") or []:
-            key = volume.get("index")
-            if volume.get("role", "partition") == "partition" and key not in self.volumes:
-                self.volumes[key] = _Volume(volume, len(self.volumes) + 1, None)
+        self.volumes: dict[Any, _Volume] = {key: _Volume(volume, number, None)
+                                             for number, (key, volume) in enumerate(partitions(summary).items(), 1)}
         self.first = next(iter(self.volumes.values()), None)
         if self.first is not None:
             self.first.out = out
@@ -291,12 +288,7 @@ class DfxmlWriter:
 
 def volume_places(summary: dict[str, Any]) -> dict[Any, tuple[int, Any]]:
     """Each summary volume's ``<partition>`` number and offset by its index, as ``DfxmlWriter`` numbers them."""
-    places: dict[Any, tuple[int, Any]] = {}
-    for volume in summary.get("volumes") or []:
-        key = volume.get("index")
-        if volume.get("role", "partition") == "partition" and key not in places:
-            places[key] = (len(places) + 1, volume.get("offset"))
-    return places
+    return {key: (number, volume.get("offset")) for number, (key, volume) in enumerate(partitions(summary).items(), 1)}
 
 
 def render_dfxml(summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> bytes:
