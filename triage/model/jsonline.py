@@ -35,29 +35,49 @@ def _value(value: Any) -> str:
     raise TypeError(kind)
 
 
+def _text(value: Any) -> str:
+    """``_value`` with the common case (a str) first."""
+    if type(value) is str:
+        return _string(value)
+    return _value(value)
+
+
+_RUNS = ', "byte_runs": '
+assert TIME_KEYS == ("modified", "accessed", "changed", "created"), "record_line writes the times in this order"
+
+
+def _runs_text(runs: list[tuple[int, int, int]]) -> str:
+    if len(runs) == 1:
+        start, where, length = runs[0]
+        if type(start) is int and type(where) is int and type(length) is int:
+            return f"[[{start}, {where}, {length}]]"
+    return "[" + ", ".join("[" + ", ".join(_value(item) for item in run) + "]" for run in runs) + "]"
+
+
 def record_line(record: FileRecord) -> str:
-    """The record's files.jsonl line (no newline): ``json.dumps(record.to_json(), ensure_ascii=False)``."""
+    """The record's files.jsonl line (no newline): ``json.dumps(record.to_json(), ensure_ascii=False)``.
+
+    One f-string (no list of parts, no generator for the times): half the cost of joining parts (issue 17).
+    """
     if (record.matches or record.snapshot is not None or record.identifier is not None or record.pdq
             or record.phash or record.type in PICTURE_TYPES):
         return encode(record.to_json())
     try:
-        v = _value
-        times = record.times
-        parts = [
-            '{"id": ', v(record.id), ', "parent": ', v(record.parent), ', "origin": ', v(record.origin),
-            ', "location": ', _string(json_safe(record.location or record.path)),
-            ', "path": ', _string(json_safe(record.path)), ', "volume": ', v(record.volume), ', "fs": ', v(record.fs),
-            ', "inode": ', v(record.inode), ', "size": ', v(record.size), ', "allocated": ', v(record.allocated),
-            ', "md5": ', v(record.md5), ', "sha1": ', v(record.sha1), ', "sha256": ', v(record.sha256),
-            ', "type": ', v(record.type), ', "ext_mismatch": ', v(record.ext_mismatch), ', "times": {',
-            ", ".join(f'"{key}": {v(times.get(key))}' for key in TIME_KEYS), "}",
-        ]
-        if record.byte_runs is not None:
-            parts.append(', "byte_runs": [' + ", ".join(
-                "[" + ", ".join(v(item) for item in run) + "]" for run in record.byte_runs) + "]")
-        parts += [', "known": ', v(record.known), ', "matches": [], "errors": [',
-                  ", ".join(v(text) for text in record.errors), '], "notes": [',
-                  ", ".join(v(text) for text in record.notes), "]}"]
-        return "".join(parts)
+        v = _text
+        get = record.times.get
+        runs, errors, notes = record.byte_runs, record.errors, record.notes
+        return (
+            f'{{"id": {v(record.id)}, "parent": {v(record.parent)}, "origin": {v(record.origin)}, '
+            f'"location": {_string(json_safe(record.location or record.path))}, '
+            f'"path": {_string(json_safe(record.path))}, "volume": {v(record.volume)}, "fs": {v(record.fs)}, '
+            f'"inode": {v(record.inode)}, "size": {v(record.size)}, "allocated": {v(record.allocated)}, '
+            f'"md5": {v(record.md5)}, "sha1": {v(record.sha1)}, "sha256": {v(record.sha256)}, '
+            f'"type": {v(record.type)}, "ext_mismatch": {v(record.ext_mismatch)}, "times": {{'
+            f'"modified": {v(get("modified"))}, "accessed": {v(get("accessed"))}, '
+            f'"changed": {v(get("changed"))}, "created": {v(get("created"))}}}'
+            f'{"" if runs is None else _RUNS + _runs_text(runs)}, "known": {v(record.known)}, "matches": [], '
+            f'"errors": [{", ".join(v(text) for text in errors) if errors else ""}], '
+            f'"notes": [{", ".join(v(text) for text in notes) if notes else ""}]}}'
+        )
     except (TypeError, AttributeError):
         return encode(record.to_json())

@@ -78,6 +78,9 @@ class PendingRecords:
             return None
         pair = self._live.get(index)
         if pair is None:
+            if index >= self._written:  # still buffered (the record just listed): no query, as ``load`` does
+                pair = self._live[index] = self._buffer[index - self._written]
+                return pair
             self.load((index,))
             pair = self._live[index]
         return pair

@@ -81,7 +81,9 @@ def finders() -> list[Finder]:
 
 def finder_for(name: str, mime: str | None) -> Finder | None:
     """The finder that wants a stream of this file name and type, if any (the first registered wins)."""
-    for finder in finders():
+    if not _loaded[0]:
+        finders()
+    for finder in FINDERS:  # not ``finders()``: asked once a stream, a copy of the list each time added up
         if finder.wants(name, mime):
             return finder
     return None

@@ -67,10 +67,10 @@ TSK_ERRORS = (OSError, RuntimeError)
 
 def meta_times(meta: Any) -> dict[str, str | None]:
     return {
-        "modified": iso_utc(meta.mtime, getattr(meta, "mtime_nano", 0)),
-        "accessed": iso_utc(meta.atime, getattr(meta, "atime_nano", 0)),
-        "changed": iso_utc(meta.ctime, getattr(meta, "ctime_nano", 0)),
-        "created": iso_utc(meta.crtime, getattr(meta, "crtime_nano", 0)),
+        "modified": iso_utc(meta.mtime, meta.mtime_nano),
+        "accessed": iso_utc(meta.atime, meta.atime_nano),
+        "changed": iso_utc(meta.ctime, meta.ctime_nano),
+        "created": iso_utc(meta.crtime, meta.crtime_nano),
     }
 
 
@@ -89,7 +89,8 @@ class TskFileSystem:
             raise VolumeError(f"no file system recognised by The Sleuth Kit ({_last_line(exc)})") from None
         self._img = img
         self.offset = offset
-        self.size = size or int(self.fs.info.block_count) * int(self.fs.info.block_size)
+        self.block_size = int(self.fs.info.block_size)
+        self.size = size or int(self.fs.info.block_count) * self.block_size
         self.volume = volume
         self.name = FS_NAMES.get(int(self.fs.info.ftype), f"tsk-{int(self.fs.info.ftype)}")
         self.label: str | None = None
@@ -388,7 +389,7 @@ class TskFileSystem:
         damage_in = getattr(self._img, "damage_in", None)
         if damage_in is None or not damage_in(0, 1 << 62):
             return []
-        block = int(self.fs.info.block_size)
+        block = self.block_size
         found: list[str] = []
         try:
             for attr in handle:

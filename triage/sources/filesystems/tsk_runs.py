@@ -55,10 +55,13 @@ def stream_runs(fs: TskFileSystem, locator: Locator, size: int, handle: Any = No
         attr = _attribute(handle, locator)
         if attr is None:
             return None
-        runs = _runs(attr, int(fs.fs.info.block_size), fs.offset, size)
-        if runs is None or any(start < fs.offset or start + length > fs.offset + fs.size
-                               for _, start, length in runs):
+        runs = _runs(attr, fs.block_size, fs.offset, size)
+        if runs is None:
             return None
+        low, high = fs.offset, fs.offset + fs.size
+        for _, start, length in runs:
+            if start < low or start + length > high:
+                return None
         if fs.name == "ntfs" and _ntfs_initialised_size(fs, locator) != size:
             return None
     except _ERRORS:
@@ -85,7 +88,7 @@ def sparse_layout(fs: TskFileSystem, locator: Locator, size: int, handle: Any = 
         flags = int(attr.info.flags)
         if not flags & _NONRES or flags & _NOT_PLAIN or int(attr.info.size) != size:
             return None
-        return _pieces(attr, int(fs.fs.info.block_size), fs.offset, fs.size, size)
+        return _pieces(attr, fs.block_size, fs.offset, fs.size, size)
     except _ERRORS:
         return None
 
@@ -142,15 +145,23 @@ def read_pieces(img: Any, pieces: list[Piece], chunk: int) -> Iterator[bytes]:
 
 
 def _attribute(handle: Any, locator: Locator) -> Any:
-    wanted = [attr for attr in handle
-              if (int(attr.info.type), int(attr.info.id)) == (locator.attr_type, locator.attr_id)
-              or (locator.attr_type is None and int(attr.info.type) == _DEFAULT)]
-    return wanted[0] if len(wanted) == 1 else None
+    """The stream's one attribute (None when there is none, or more than one: not mapped)."""
+    want_type, want_id = locator.attr_type, locator.attr_id
+    found = None
+    for attr in handle:
+        info = attr.info  # pytsk3 builds a new wrapper at every ``.info``: once per attribute
+        kind = int(info.type)
+        if (kind == _DEFAULT if want_type is None else kind == want_type and int(info.id) == want_id):
+            if found is not None:
+                return None
+            found = attr
+    return found
 
 
 def _runs(attr: Any, block: int, fs_offset: int, size: int) -> list[Run] | None:
-    flags = int(attr.info.flags)
-    if not flags & _NONRES or flags & _REFUSED or int(attr.info.size) != size:
+    info = attr.info
+    flags = int(info.flags)
+    if not flags & _NONRES or flags & _REFUSED or int(info.size) != size:
         return None
     runs: list[Run] = []
     covered = 0
