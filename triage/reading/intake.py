@@ -39,15 +39,16 @@ class Intake:
         if work.stopped and self.first_hit:
             raise StopWalk
         runs = stream_runs(record, fs)
-        picture = record.extension in PICTURE_EXTENSIONS
+        extension = record.extension
+        picture = extension in PICTURE_EXTENSIONS
         reused = bool(self.reusable) and reuse.apply(record, self.reusable)
-        index = self.listing.add(record, fs)
+        index = self.listing.add(record, fs, extension)
         if reused:
             self.listing.reused.add(index)
             return
         if (self.direct is None or not runs or record.inode in getattr(fs, "linked", ())
                 or not self._read_now(index, record, runs, picture)):
-            video_first = self.pictures_first and record.extension in VIDEO_EXTENSIONS
+            video_first = self.pictures_first and extension in VIDEO_EXTENSIONS
             if runs and not (self.pictures_apart and picture) and not video_first:
                 self.plan.add(index, runs)
             if picture and work.parallel and record.locator is not None:

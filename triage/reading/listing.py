@@ -64,10 +64,10 @@ class Listing:
             return self.records.total_bytes
         return sum(pair[0].size for pair in self.records if pair is not None and pair[0].locator is not None)
 
-    def add(self, record: FileRecord, fs: FileSystem) -> int:
-        """Add a record just listed; returns its index (its ``id``)."""
+    def add(self, record: FileRecord, fs: FileSystem, extension: str | None = None) -> int:
+        """Add a record just listed; returns its index (its ``id``). ``extension``: the record's, when known."""
         if isinstance(self.records, PendingRecords):
-            return self.records.append(record, fs, media_flag(record.extension))
+            return self.records.append(record, fs, media_flag(record.extension if extension is None else extension))
         self.records.append((record, fs))
         return len(self.records) - 1
 

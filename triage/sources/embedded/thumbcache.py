@@ -98,6 +98,8 @@ def crc64(data: bytes, crc: int = 0xFFFFFFFFFFFFFFFF) -> int:
 def wants(name: str, mime: str | None) -> bool:
     """A ``thumbcache_*.db`` by name, or any "CMMM" file by signature (a renamed cache), but no index or icons."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if mime != MIME and base[:11].lower() != "thumbcache_":
+        return False  # what almost every stream is: neither test below can pass (asked once a stream)
     if _NOT_WANTED.fullmatch(base):
         return False
     return bool(_NAME.fullmatch(base)) or mime == MIME
