@@ -201,3 +201,7 @@ def test_uuid_set_is_a_set() -> None:
     assert len(kept) == len(reference)
     assert all((value in kept) == (value in reference) for value in values)
     assert "not bytes" not in kept and b"short" not in kept
+    kept.reserve(100_000)  # room made with values in it (CaseWriter reserves before any, for the record count)
+    assert len(kept) == len(reference) and all((value in kept) == (value in reference) for value in values)
+    assert all(kept.add_new(value) == (value not in reference) for value in values[1::2])
+    assert len(kept) == len(set(values))

@@ -41,8 +41,8 @@ class UuidSet:
         self._size = 0
         self._zero = False
         self._mask = (1 << 12) - 1
-        self._high = array("Q", bytes(8 * (self._mask + 1)))
-        self._low = array("Q", bytes(8 * (self._mask + 1)))
+        self._high = _zeros(self._mask + 1)
+        self._low = _zeros(self._mask + 1)
 
     def __len__(self) -> int:
         return self._size + self._zero
@@ -83,11 +83,23 @@ class UuidSet:
                 return slot
             slot = (slot + 1) & mask
 
+    def reserve(self, count: int) -> None:
+        """Make room for ``count`` values at once: sized before they come, the table never holds its old and its
+        doubled arrays together (a million files: 48 MB at the last doubling, 32 MB this way)."""
+        mask = self._mask
+        while count * 2 > mask:
+            mask = mask * 2 + 1
+        if mask != self._mask:
+            self._resize(mask)
+
     def _grow(self) -> None:
+        self._resize(self._mask * 2 + 1)
+
+    def _resize(self, mask: int) -> None:
         old_high, old_low = self._high, self._low
-        self._mask = self._mask * 2 + 1
-        self._high = array("Q", bytes(8 * (self._mask + 1)))
-        self._low = array("Q", bytes(8 * (self._mask + 1)))
+        self._mask = mask
+        self._high = _zeros(mask + 1)
+        self._low = _zeros(mask + 1)
         for high, low in zip(old_high, old_low, strict=True):
             if high or low:
                 slot = self._slot(high, low)
@@ -96,6 +108,13 @@ class UuidSet:
 
 
 _HALVES = struct.Struct(">QQ")
+_ZERO = array("Q", [0])
+
+
+def _zeros(count: int) -> array[int]:
+    """``count`` zero slots, made by repetition: ``array("Q", bytes(...))`` first built a bytes object as large,
+    which at the last doubling for a million files put 32 MB on the scan's peak memory for a moment (issue 17)."""
+    return _ZERO * count
 
 
 class Ids:

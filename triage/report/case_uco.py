@@ -193,6 +193,7 @@ class CaseWriter:
         """At most ``most`` records will come: leave the action's place for that many and write file nodes on."""
         head, tail = (len(part.encode("utf-8", "backslashreplace")) for part in self.action)
         size = head + most * ITEM_SIZE + max(most - 1, 0) * 2 + tail
+        self.ids.files.reserve(most)
         self.files.close()
         self.out.spools.remove(self.files)
         self.hole, self.files = (self.out.reserve(size), size), self.out
