@@ -168,7 +168,9 @@ class PendingRecords:
 
     def _write(self) -> None:
         """Move the buffered records and pieces into the tables."""
-        for offset, (record, fs) in enumerate(self._buffer):
+        # Usually every buffered record finished while buffered (read as listed): then there is nothing to keep.
+        unfinished = self.released.find(0, self._written, self._written + len(self._buffer)) >= 0
+        for offset, (record, fs) in enumerate(self._buffer if unfinished else ()):
             if self.released[self._written + offset]:
                 continue  # finished while still buffered (read as listed): never loaded again
             locator = record.locator

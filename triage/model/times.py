@@ -19,6 +19,14 @@ _SECONDS = "%Y-%m-%dT%H:%M:%S"
 
 def iso_utc(seconds: int | float | None, nanos: int = 0) -> str | None:
     """POSIX seconds (int or float; plus ``nanos``) as ISO-8601 UTC; None for no time (0) or one out of range."""
+    if type(seconds) is int and type(nanos) is int and 0 <= nanos < _NS:  # what file systems give: no arithmetic
+        if not seconds:
+            return None
+        try:
+            text = _second_text(seconds)
+        except (OverflowError, OSError, ValueError):
+            return None
+        return text + _fraction(nanos) + "Z" if nanos else text + "Z"
     if seconds is None:
         return None
     try:
