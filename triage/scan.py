@@ -241,6 +241,7 @@ def scan_device(
             raise
         if stopped:
             work.close(cancel=True)
+            work.for_reports()
             if media is not None:
                 media.close()
         summary = summarise(evidence, listing, settings, started, not stopped, verification,

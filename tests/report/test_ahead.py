@@ -170,6 +170,29 @@ def test_a_first_hit_scan_stops_with_batches_out(tmp_path: Path, monkeypatch: py
     _same(again, target)
 
 
+def test_a_first_hit_scan_writes_its_reports_with_a_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first hit killed the workers; one is started again for the reports (half of them are written there:
+    issue 17, time to exit after the answer), and they equal a re-render of the partial files.jsonl."""
+    from triage import results
+
+    sets = HashSets.load([str(ROOT / "hashsets" / "demo_alert.md5")], cache_dir=tmp_path / "cache")
+    pools = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        pools.append(args[3] if len(args) > 3 else kwargs.get("pool"))
+        return write_reports(*args, **kwargs)
+
+    monkeypatch.setattr(results, "write_reports", spy)
+    target, summary = scan_device(FIXTURES / "laptop.raw", tmp_path / "out",
+                                  ScanSettings(hashsets=sets, jobs=2, first_hit=True))
+    assert summary["stopped"] == "first hit"
+    assert len(pools) == 1 and pools[0] is not None
+    again = tmp_path / "again"
+    shutil.copytree(target, again)
+    render_dir(again)
+    _same(again, target)
+
+
 def test_partial_results_do_not_wait_for_batches_out(tmp_path: Path) -> None:
     """After a Ctrl-C the partial results use only batches already back: one still out is neither waited for
     nor counted (its rows are rendered at the end)."""

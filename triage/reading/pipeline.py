@@ -146,9 +146,8 @@ class Reading:
                  release: Callable[[int], None] = lambda index: None) -> None:
         self.pairs, self.done, self.release = pairs, done, release
         self.children = children  # gets each archive's members; True stops the scan (--first-hit)
-        self.pool = (ProcessPoolExecutor(max_workers=jobs, mp_context=workers.context(),
-                                         initializer=_start_worker, initargs=(secrets.held(),))
-                     if jobs > 1 else None)
+        self.pool = _pool(jobs) if jobs > 1 else None
+        self.jobs = jobs
         self.pending: deque[tuple[Future[Any], int | list[int]]] = deque()
         self.picture_bytes = 0  # bytes of pictures handed to workers and not yet back (memory bound)
         self.handed_out = IndexFlags()
@@ -354,6 +353,19 @@ class Reading:
                     process.kill()
             self.pool.shutdown(wait=True, cancel_futures=cancel)
             self.pool = None
+
+    def for_reports(self) -> None:
+        """One idle worker again after a cancelled close (a first hit killed the workers with their pictures):
+        the reports of every record listed are still to be written, and a worker writes half of them
+        (``report.ON_WORKERS``) while this process writes the other half. Closed by ``close`` as usual."""
+        if self.pool is None and self.jobs > 1:
+            with contextlib.suppress(OSError, RuntimeError):  # no worker: the reports are all written here
+                self.pool = _pool(1)
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=workers.context(), initializer=_start_worker,
+                               initargs=(secrets.held(),))
 
 
 def read_all(
