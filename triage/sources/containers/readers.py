@@ -58,6 +58,8 @@ class SegmentedFileReader:
         if offset >= self.size or size <= 0:
             return b""
         size = min(size, self.size - offset)
+        if len(self._fds) == 1:  # one file (a raw image): one read, asked once per small file by the walk
+            return os.pread(self._fds[0], size, offset)
         index = bisect.bisect_right(self._starts, offset) - 1
         parts = []
         while size > 0 and index < len(self._fds):
