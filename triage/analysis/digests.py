@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from triage.analysis.typesniff import HEAD_SIZE, extension_mismatch, sniff
+from triage.analysis.typesniff import EXTENSIONS, HEAD_SIZE, extension_mismatch, sniff
 from triage.defaults import ENTROPY_BLOCK, ENTROPY_MIN_SIZE, PICTURE_BYTES
 from triage.errors import ReadError
 from triage.model.record import FileRecord
@@ -127,7 +127,8 @@ def digest_whole(record: FileRecord, data: bytes) -> bytes | None:
     record.type = sniff(data[:HEAD_SIZE]) if data else None
     record.md5, record.sha1, record.sha256 = (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
                                               hashlib.sha256(data).hexdigest())
-    record.ext_mismatch = extension_mismatch(record.type, record.extension)
+    # Most streams have no signature the table knows: then there is no extension to compare (none computed).
+    record.ext_mismatch = record.type in EXTENSIONS and extension_mismatch(record.type, record.extension)
     return data if record.is_picture and record.size <= PICTURE_BYTES else None
 
 
