@@ -113,7 +113,8 @@ def row_text(record: dict[str, Any]) -> str:
     cell is one of them: ``visible`` escapes it, so no finished cell holds the NUL used as the separator).
     """
     values = _values(record)
-    line = "\x00".join([value if type(value) is str else "" if value is None else _cell(value) for value in values])
+    line = "\x00".join([value if type(value) is str else "" if value is None else str(value) if type(value) is int
+                        else _cell(value) for value in values])  # an int: digits or "-" and digits, as _cell
     if (line.count("\x00") != _SEPARATORS or not line.replace("\x00", "").isprintable()
             or _FORMULA_CELL.search(line) or line.startswith(("=", "+", "-", "@"))):
         line = "\x00".join([_cell(value) for value in values])
