@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ext4_from_tree, realdata
+from tests.conftest import FIXTURES, ext4_from_tree, realdata
 from triage.errors import EvidenceError
 from triage.scan import ScanSettings, device_name, scan_device
 
@@ -45,6 +45,22 @@ def test_scan_e01_outputs(tmp_path: Path) -> None:
     assert first["sha256"] == "02a2a6af2f1ecf4720d7d49d640f0d0a269a7ec733e41973bdd34f09dad0e252"
     assert first["allocated"] is True and first["fs"] == "ext2" and first["inode"] == 14
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_scan_collects_garbage_less_often_and_restores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan runs with ``GC_THRESHOLDS`` (a young pass every 20,000 allocations, not 700: issue 17) and gives
+    the caller's thresholds back (``triage case`` runs many scans in one process)."""
+    import gc
+
+    import triage.scan as scan
+    from triage.defaults import GC_THRESHOLDS
+
+    seen = []
+    summarise = scan.summarise
+    monkeypatch.setattr(scan, "summarise", lambda *a, **k: seen.append(gc.get_threshold()) or summarise(*a, **k))
+    before = gc.get_threshold()
+    scan_device(FIXTURES / "usb.raw", tmp_path, ScanSettings())
+    assert seen == [GC_THRESHOLDS] and gc.get_threshold() == before
 
 
 def test_two_runs_identical(tmp_path: Path) -> None:

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import os
 
+# Python's cyclic garbage collector while scanning: a young-generation pass every 20,000 container allocations
+# instead of 700. A scan allocates a few objects per record and frees nearly all by reference counting (records
+# hold no cycles); the default thresholds ran a pass every few records (200,000 small files: ~4-5 % of the wall
+# time, alternating runs in bench/RESULTS.md, session 10). Cyclic garbage still goes, 20,000 objects later.
+GC_THRESHOLDS = (20_000, 50, 100)
+
 # File-system walks.
 MAX_DEPTH = 1 << 16  # directory levels below a root; the walk is iterative, this only guards absurd trees
 MAX_ENTRIES = 5_000_000  # streams listed per file system before the walk stops

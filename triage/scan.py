@@ -31,6 +31,7 @@ from triage.reading.listing import Listing, list_device, list_extraction
 from triage.reading.mediapass import MediaPass
 from triage.reading.pipeline import Reading, read_all
 from triage.reading.plan import SpilledPlan, picture_order
+from triage.reading.workers import fewer_collections
 from triage.report.ahead import Ahead
 from triage.results import VPDQ_FOLDER, safe_component, write_outputs
 from triage.sources.containers import Evidence, open_evidence
@@ -146,6 +147,7 @@ def _json_safe_tree(value: Any) -> Any:
     return value
 
 
+@fewer_collections
 def scan_device(
     evidence_path: Path,
     out_root: Path,

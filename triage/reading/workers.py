@@ -7,8 +7,16 @@ the command line's own imports, the hash sets and the walk go on.
 
 from __future__ import annotations
 
+import functools
+import gc
+from collections.abc import Callable
 from multiprocessing import forkserver, get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
+from typing import Any, TypeVar
+
+from triage.defaults import GC_THRESHOLDS
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # What every worker needs, imported once in the server: the reading code (with the picture hashing) and the
 # report writers (the slow reports are rendered on the workers at the end of a scan).
@@ -32,3 +40,18 @@ def start_early() -> None:
     """Start the server now rather than when the first worker is needed (~0.25 s of imports, off this core)."""
     if context().get_start_method() == "forkserver":
         forkserver.ensure_running()
+
+
+def fewer_collections(func: F) -> F:
+    """Run ``func`` with the garbage collector's ``GC_THRESHOLDS`` (restored after): a scan's process."""
+
+    @functools.wraps(func)
+    def tuned(*args: Any, **kwargs: Any) -> Any:
+        old = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            gc.set_threshold(*old)
+
+    return tuned  # type: ignore[return-value]
