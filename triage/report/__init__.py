@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from triage.errors import UsageError
 from triage.report.ahead import COVERED, WANTED, Ahead, Row, context, record_id
 from triage.report.case_uco import CaseWriter
+from triage.report.common import scan_object
 from triage.report.csv_out import CsvWriter, MatchedCsvWriter
 from triage.report.dfxml import DfxmlWriter
 from triage.report.html import HtmlWriter
@@ -43,8 +44,6 @@ ON_WORKERS: tuple[tuple[str, ...], ...] = (("report.html", "files.csv", "matched
 
 __all__ = ["REPORT_NAMES", "JsonlRecords", "load_dir", "render_dir", "write_ahead", "write_reports"]
 
-_scan_once = json.JSONDecoder().scan_once  # the C scanner behind json.loads, without its per-call checks
-
 
 class JsonlRecords:
     """The records of a files.jsonl, read again line by line on every iteration.
@@ -60,11 +59,9 @@ class JsonlRecords:
         with open(self.path, encoding="utf-8") as fh:
             try:
                 for number, line in enumerate(fh, start=1):
-                    try:  # the usual line: one object and its newline (a third faster than json.loads)
-                        record, end = _scan_once(line, 0)
-                    except (StopIteration, ValueError):
-                        end = -1
-                    if end != len(line) - 1 or line[end] != "\n" or type(record) is not dict:
+                    # the usual line: one object and its newline, read by the scanner alone
+                    record = scan_object(line, len(line) - 1) if line.endswith("\n") else None
+                    if record is None:
                         record = self._slow(line, number)
                         if record is None:
                             continue

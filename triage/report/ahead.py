@@ -33,7 +33,7 @@ from typing import Any
 
 from triage.report.case_nodes import FastIds, Ids, uuid_text
 from triage.report.case_uco import CONTEXT, case_targets, node_text
-from triage.report.common import ITEMS, json_frame
+from triage.report.common import ITEMS, json_frame, scan_object
 from triage.report.csv_out import row_text
 from triage.report.dfxml import fileobject, volume_places
 from triage.report.vics import MEDIA_TYPES
@@ -164,8 +164,6 @@ def _rows(fd: int, base: int, sizes: tuple[int, int, int, int]) -> Iterator[tupl
         csv_at, dfxml_at, case_at = csv_at + csv, dfxml_at + dfxml, case_at + case
 
 
-_scan_once = json.JSONDecoder().scan_once  # the C scanner behind json.loads, without its per-call checks
-
 # Worker side: one scratch file per worker process and scan folder, appended to batch after batch.
 _FILES: dict[str, tuple[str, int]] = {}
 
@@ -181,12 +179,7 @@ def render_batch(folder: str, ctx: Context, rows: list[Row]) -> tuple[str, int, 
     index = bytearray()
     zero = bytes(16)
     for key, seq, line in rows:
-        try:  # a line record_line wrote: one JSON object, nothing after it (json.loads checks that, slower)
-            record, end = _scan_once(line, 0)
-        except (StopIteration, ValueError):
-            end = -1
-        if end != len(line) or type(record) is not dict:
-            record = json.loads(line)
+        record = scan_object(line, len(line)) or json.loads(line)  # record_line wrote it: the scanner takes it
         get = record.get
         wanted = bool(get("matches") or get("errors") or get("notes")
                       or (str(get("type") or "").startswith(MEDIA_TYPES) and get("md5")))

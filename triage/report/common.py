@@ -197,6 +197,19 @@ def where_text(key: str) -> str:
     return WHERE_TEXT.get(key, key)
 
 
+_scan_once = json.JSONDecoder().scan_once  # the C scanner behind json.loads, without its per-call checks
+
+
+def scan_object(line: str, end: int) -> dict[str, Any] | None:
+    """The JSON object that fills ``line[:end]`` exactly, read by the C scanner alone (a third faster than
+    ``json.loads`` on a files.jsonl line); None for anything else, which the caller gives ``json.loads``."""
+    try:
+        value, stop = _scan_once(line, 0)
+    except (StopIteration, ValueError):
+        return None
+    return value if stop == end and type(value) is dict else None
+
+
 def partitions(summary: dict[str, Any]) -> dict[Any, dict[str, Any]]:
     """The summary's volumes that hold files of their own (role "partition"), by index, in summary order; the
     first of a repeated index. DFXML numbers them and CASE links files to them, so both must pick the same."""
