@@ -108,7 +108,7 @@ def test_evidence_read_error_recorded(corpus: dict[str, Case], tmp_path: Path,
 
 def test_callback_errors_unwrapped() -> None:
     """pytsk3 wraps an exception of the image read callback in a RuntimeError; the message is kept, one line."""
-    from triage.sources.filesystems.tsk import _last_line
+    from triage.sources.filesystems.tsk_read import last_line as _last_line
 
     assert _last_line(RuntimeError("OSError(5, 'Input/output error')")) == "Input/output error"
     assert _last_line(RuntimeError("ValueError('bad chunk')")) == "bad chunk"

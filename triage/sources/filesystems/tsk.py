@@ -1,12 +1,11 @@
 """Walk a file system through The Sleuth Kit: every data stream, deleted and orphan files included.
 
-The walk only lists (names, metadata, where each stream lives); reading content is ``read_stream``'s job so
+The walk only lists (names, metadata, where each stream lives); reading content is ``tsk_read``'s job so
 that the listing and the hashing can run in different processes. Each process opens its own ``FS_Info``.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,14 +20,16 @@ from triage.defaults import (
     MAX_SPARSE_SIZE,
     walk_time_budget,
 )
-from triage.errors import ReadError, VolumeError, one_line
+from triage.errors import VolumeError
 from triage.model.record import FileRecord, Locator, decode_name, stream_locator
 from triage.model.times import iso_utc
-from triage.sources.filesystems.tsk_runs import read_pieces, sparse_layout, stored_bytes, stream_runs
+from triage.sources.filesystems.tsk_read import NONRES as _NONRES
+from triage.sources.filesystems.tsk_read import RUN_SPARSE as _RUN_SPARSE
+from triage.sources.filesystems.tsk_read import TSK_ERRORS, read_stream
+from triage.sources.filesystems.tsk_read import last_line as _last_line
+from triage.sources.filesystems.tsk_runs import sparse_layout, stored_bytes, stream_runs
 from triage.sources.filesystems.walking import PathNode, path_of, record_limit
 
-CHUNK = 1 << 20
-_EXT = ("ext2", "ext3", "ext4")
 Pending = tuple[int, PathNode, bool, int]  # a directory still to walk: (inode, path node, allocated, depth)
 
 FS_NAMES = {
@@ -60,9 +61,6 @@ _NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
 _HFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_HFS_DATA)
 _HFS_RSRC = int(pytsk3.TSK_FS_ATTR_TYPE_HFS_RSRC)
 _ORPHAN_DIR = b"$OrphanFiles"
-# pytsk3 raises IOError for TSK's own errors and RuntimeError when the image read callback raised (a damaged
-# EWF chunk, an I/O error of the evidence file): both are damage to record, never a crash.
-TSK_ERRORS = (OSError, RuntimeError)
 
 
 def meta_times(meta: Any) -> dict[str, str | None]:
@@ -342,71 +340,8 @@ class TskFileSystem:
         return stream_runs(self, locator, size, handle if inode == locator.inode else None)
 
     def read_stream(self, locator: Locator, size: int) -> Iterator[bytes]:
-        """Yield the stream's content in chunks; raises ReadError when fewer bytes come than recorded.
-
-        Why check: TSK returns short or empty reads for damaged runs and for sparse system streams
-        ($BadClus:$Bad); a digest of a short read must never pass as the file's digest.
-        """
-        try:
-            handle = self.fs.open_meta(inode=locator.inode)
-        except TSK_ERRORS as exc:
-            raise ReadError(f"cannot open inode {locator.inode}: {_last_line(exc)}") from None
-        pieces = sparse_layout(self, locator, size) if self.name in _EXT else None
-        if pieces is not None:
-            try:
-                yield from read_pieces(self._img, pieces, CHUNK)
-            except TSK_ERRORS as exc:
-                raise ReadError(f"read failed: {_last_line(exc)}") from None
-            damage = self._damage(handle, locator)
-            if damage:
-                raise ReadError(f"content lies in damaged evidence: {'; '.join(damage)}")
-            return
-        offset = 0
-        while offset < size:
-            want = min(CHUNK, size - offset)
-            try:
-                if locator.attr_type is None:
-                    data = handle.read_random(offset, want)
-                else:
-                    data = handle.read_random(offset, want, locator.attr_type, locator.attr_id)
-            except TSK_ERRORS as exc:
-                raise ReadError(f"read failed at offset {offset} of {size}: {_last_line(exc)}") from None
-            if not data:
-                raise ReadError(f"short read: {offset} of {size} bytes")
-            offset += len(data)
-            if offset >= size:
-                damage = self._damage(handle, locator)
-                if damage:
-                    raise ReadError(f"content lies in damaged evidence: {'; '.join(damage)}")
-            yield data
-
-    def _damage(self, handle: Any, locator: Locator) -> list[str]:
-        """Damaged EWF chunks under this stream's blocks (looked up only once the image has met damage).
-
-        Why after reading: libewf gives zeros for a damaged chunk and the check happens as chunks are read, so
-        once the stream has been read every chunk under it has been seen.
-        """
-        damage_in = getattr(self._img, "damage_in", None)
-        if damage_in is None or not damage_in(0, 1 << 62):
-            return []
-        block = self.block_size
-        found: list[str] = []
-        try:
-            for attr in handle:
-                info = attr.info
-                if locator.attr_type is not None and (int(info.type), int(info.id)) != (locator.attr_type,
-                                                                                        locator.attr_id):
-                    continue
-                if not int(info.flags) & _NONRES:
-                    continue
-                for run in attr:
-                    if int(run.flags) & _RUN_SPARSE or not int(run.len):
-                        continue
-                    start = self.offset + int(run.addr) * block
-                    found.extend(m for m in damage_in(start, start + int(run.len) * block) if m not in found)
-        except TSK_ERRORS:
-            return found
-        return found
+        """Yield the stream's content in chunks (``tsk_read.read_stream``: ReadError when fewer bytes come)."""
+        return read_stream(self, locator, size)
 
     def close(self) -> None:
         self.fs = None
@@ -427,15 +362,3 @@ def _stores_nothing(attr: Any) -> bool:
         return False
 
 
-_RUN_SPARSE = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
-_NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)
-
-
-def _last_line(exc: BaseException) -> str:
-    """TSK's message without its C++ source location, on one line (its last line names what failed)."""
-    text = one_line(exc, last=True)
-    if re.fullmatch(r"\w+\(.*\)", text):  # RuntimeError("ValueError('...')"): a read callback raised
-        quoted = re.findall(r"'([^']*)'|\"([^\"]*)\"", text)
-        text = next((a or b for a, b in reversed(quoted) if a or b), text)
-    text = re.sub(r"^\w+: \([\w.]+:\d+\) ", "", text)
-    return re.sub(r"^Unable to open the image as a filesystem at offset: 0x[0-9a-f]+ with error: ", "", text)
