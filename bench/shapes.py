@@ -152,6 +152,28 @@ def small(files: int) -> Shape:
                         "file_bytes estimated (N × mean size)"))
 
 
+def small_e01(files: int) -> Shape:
+    """``small-N`` acquired into an E01 as ``make_bench_image`` acquires (``ewfacquire -u``, deflate:fast, md5 +
+    sha1): the usual evidence format with a per-file cost, where streams come through the media pass, not
+    ``reading.direct``."""
+    base = small(files)
+    name = base.name + "-e01"
+    if (shape := cached(name)) is not None:
+        return shape
+    started = time.monotonic()
+    target = CACHE / name
+    for old in CACHE.glob(f"{name}.E[0-9][0-9]"):
+        old.unlink()
+    subprocess.run(["ewfacquire", "-u", "-q", "-c", "deflate:fast", "-d", "sha1", "-f", "encase6", "-t", str(target),
+                    "-C", "BENCH-CASE", "-D", "synthetic small files (generated data only)", "-e", "bench",
+                    "-E", name, "-N", "SYNTHETIC DATA ONLY", "-m", "fixed", "-M", "physical", base.image],
+                   check=True, stdout=subprocess.DEVNULL)
+    segments = sorted(CACHE.glob(f"{name}.E[0-9][0-9]"))
+    return record(Shape(name, str(segments[0]), True, base.files, base.file_bytes, 0, 0, base.media_bytes,
+                        sum(path.stat().st_size for path in segments), None, round(time.monotonic() - started, 1),
+                        f"{base.name} in an E01 (ewfacquire -u, deflate:fast, md5+sha1)"))
+
+
 def pictures_e01() -> Shape:
     """The picture-heavy E01 of ``make_bench_image.py`` (built there; checked here by existence only)."""
     name = "pictures-e01"
@@ -232,6 +254,7 @@ BUILDERS: dict[str, Callable[[], Shape]] = {
     "few-large": few_large,
     "small-200k": lambda: small(200_000),
     "small-1m": lambda: small(1_000_000),
+    "small-200k-e01": lambda: small_e01(200_000),
     "pictures-e01": pictures_e01,
     "mixed-ntfs": mixed_ntfs,
     "first-answer-100k": first_answer,

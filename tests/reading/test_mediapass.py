@@ -345,3 +345,34 @@ def test_exfat_valid_data_length_is_what_tsk_ignores(tmp_path: Path) -> None:
             f.close()
         evidence.close()
     assert hashlib.md5(content).hexdigest() == "9764165adfd3659ff87e510809de8e0a"
+
+
+def test_a_stream_whole_in_one_piece_is_digested_at_once_with_the_same_results(
+        tmp_path: Path, threads: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The usual small file arrives whole in one piece and skips the running digests (``MediaPass._one_piece``,
+    issue 17: 200,000 small files in an E01); every field comes out as the general path gives it."""
+    data = bytearray(random.Random(11).randbytes(2 * BLOCK))
+    data[8192:8200] = b"\x89PNG\r\n\x1a\n"
+    path = tmp_path / "disk.raw"
+    path.write_bytes(bytes(data))
+
+    def plan() -> dict[int, tuple[FileRecord, list[tuple[int, int, int]]]]:
+        return {0: stream("a.txt", [(512, 4096)]), 1: stream("b.png", [(8192, 2000)]),
+                2: stream("across", [(BLOCK - 100, 300)]), 3: stream("two-runs", [(0, 100), (1000, 100)])}
+
+    taken: list[str] = []
+    real = mediapass.digest_whole
+    monkeypatch.setattr(mediapass, "digest_whole",
+                        lambda record, piece: taken.append(record.path) or real(record, piece))
+    quick = plan()
+    run_pass(path, quick, threads)
+    monkeypatch.setattr(mediapass, "ONE_PIECE", 0)  # every stream through the running digests
+    general = plan()
+    run_pass(path, general, threads)
+    assert sorted(taken) == ["a.txt", "b.png"]
+    for index, (record, runs) in quick.items():
+        other = general[index][0]
+        assert record.sha256 == other.sha256 == expected(bytes(data), runs)
+        assert (record.md5, record.sha1, record.type, record.ext_mismatch, record.errors) == (
+            other.md5, other.sha1, other.type, other.ext_mismatch, other.errors)
+    assert quick[1][0].type == "image/png"

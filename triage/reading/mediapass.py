@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from triage.analysis.digests import Digester
+from triage.analysis.digests import Digester, digest_whole
 from triage.model.record import FileRecord
 from triage.reading import interrupts
 from triage.reading.mediablocks import BLOCK, MediaHasher, Prefetch, WholeMediaHash
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 MAX_HELD = 256 << 20  # bytes of out-of-order pieces held back, over all streams
 EARLY_BYTES = 128 << 20  # blocks read and hashed during the listing, kept for the streams it places
+ONE_PIECE = 1 << 20  # a stream below this that arrives whole in one piece is digested at once (``_one_piece``)
 
 Run = tuple[int, int, int]  # (offset in the stream, offset in the media, length)
 Finished = Callable[[int, FileRecord, bytes | None], bool]  # (index, record, picture bytes) -> stop?
@@ -274,6 +275,10 @@ class MediaPass:
         return stream
 
     def _deliver(self, index: int, offset: int, piece: memoryview, finished: Finished) -> bool:
+        if offset == 0 and len(piece) < ONE_PIECE:
+            whole = self._one_piece(index, piece)
+            if whole is not None:
+                return finished(index, whole[0], whole[1])
         stream = self._started(index)
         if stream is None or stream.failed:  # already finished (a piece shared with another stream) or failed
             return False
@@ -299,6 +304,22 @@ class MediaPass:
             return False
         del self.streams[index]
         return finished(index, stream.record, self._finish(stream))
+
+    def _one_piece(self, index: int, piece: memoryview) -> tuple[FileRecord, bytes | None] | None:
+        """A stream not started whose every byte is in ``piece`` (the usual small file): digested at once, no
+        running state (``digests.digest_whole``); None leaves it to the general path."""
+        stream = self.streams.get(index)
+        if stream is None and self.spilled is not None:
+            stream = self.spilled.start(index)
+            if isinstance(stream, tuple):
+                self.streams[index] = stream  # the general path finds it where a plan given whole keeps it
+        if not isinstance(stream, tuple) or len(piece) != stream[0].size or len(stream[1]) != 1:
+            return None
+        record = stream[0]
+        if self._damage is not None and self._damage(0, 1 << 62):
+            return None  # the general path checks the damage under the stream
+        del self.streams[index]
+        return record, digest_whole(record, bytes(piece))
 
     def _finish(self, stream: _Stream) -> bytes | None:
         if self._damage is not None and self._damage(0, 1 << 62):
