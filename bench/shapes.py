@@ -255,6 +255,7 @@ BUILDERS: dict[str, Callable[[], Shape]] = {
     "small-200k": lambda: small(200_000),
     "small-1m": lambda: small(1_000_000),
     "small-200k-e01": lambda: small_e01(200_000),
+    "small-1m-e01": lambda: small_e01(1_000_000),
     "pictures-e01": pictures_e01,
     "mixed-ntfs": mixed_ntfs,
     "first-answer-100k": first_answer,

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from triage.reading.plan import SpilledPlan
 
 MAX_HELD = 256 << 20  # bytes of out-of-order pieces held back, over all streams
-EARLY_BYTES = 128 << 20  # blocks read and hashed during the listing, kept for the streams it places
+# Blocks read and hashed during the listing, kept for the streams it places. 128 MiB put the process tree of a
+# 1,000,000-file E01 at 427 MB; 64 MiB was as fast on three E01 shapes (bench/RESULTS.md, session 11).
+EARLY_BYTES = 64 << 20
 ONE_PIECE = 1 << 20  # a stream below this that arrives whole in one piece is digested at once (``_one_piece``)
 
 Run = tuple[int, int, int]  # (offset in the stream, offset in the media, length)
