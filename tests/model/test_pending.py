@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.model.test_record import full_record
 from triage.model import pending
 from triage.model.locator import Locator
 from triage.model.pending import PendingRecords
@@ -54,4 +55,27 @@ def test_rows_of_held_records_still_group_hard_links(tmp_path: Path) -> None:
     records.append(b, "fs")
     records[0]
     assert records.same_streams() == [[0, 1]]
+    records.close()
+
+
+def test_every_field_comes_back_from_the_table(tmp_path: Path) -> None:
+    """Records are marshalled into the table (a record with an embedded one is pickled): every field, an
+    undecodable name and the locator's parent chain come back as they went in."""
+    records = PendingRecords(lambda: tmp_path, lambda exc: RuntimeError(str(exc)))
+    child = FileRecord("thumb.jpg", None, "exif", None, 10, True, origin="exif-thumbnail")
+    plain, nested = full_record(None), full_record(child)
+    assert plain.locator is not None and plain.locator.parent is not None
+    for record in (plain, nested):
+        records.append(record, "fs")
+    records._write()
+    blobs = [blob for _, _, _, blob, _ in records._rows] or [row[0] for row in records._db.execute(
+        "SELECT blob FROM pending ORDER BY idx")]
+    assert blobs[0][0] != 0x80 and blobs[1][0] == 0x80  # marshal, then the pickle fallback
+    records._live.clear()
+    records.load([0, 1])
+    for index, record in enumerate((plain, nested)):
+        back = records[index][0]
+        assert back is not record and back == record and type(back) is FileRecord
+        assert back.locator == record.locator and back.locator.parent == record.locator.parent
+    assert records[1][0].embedded == [child]
     records.close()

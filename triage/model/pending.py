@@ -1,7 +1,7 @@
 """Records listed and not finished yet, spilled to a SQLite table as the walk lists them (issue 13, bounded memory).
 
 Why: a device lists every stream before reading (the progress bar needs the total, the media pass needs every
-stream's place), and 200,000 records held in memory cost ~1.6 KB each. Here a listed record is pickled into a
+stream's place), and 200,000 records held in memory cost ~1.6 KB each. Here a listed record is marshalled into a
 table keyed by its listing index; only the records in use (being read, expanded, waiting for a worker) are held,
 loaded back on first use and dropped when released. What planning needs of every record is kept in compact
 form: a flag byte per index and running sums. Pieces of the media pass go to a table of the same database and
@@ -11,6 +11,7 @@ record store's hidden folder in the output folder).
 
 from __future__ import annotations
 
+import marshal
 import pickle
 import sqlite3
 from array import array
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.model.locator import Locator
-from triage.model.record import FileRecord
+from triage.model.record import FIELD_NAMES, FileRecord, field_values
 
 BATCH = 2000  # rows written per transaction
 LOAD = 500  # indices looked up per query
@@ -112,10 +113,7 @@ class PendingRecords:
             chunk = on_disk[start:start + LOAD]
             query = f"SELECT idx, fs, parent, blob FROM pending WHERE idx IN ({','.join('?' * len(chunk))})"
             for index, fs, parent, blob in self._query(query, chunk):
-                record: FileRecord = pickle.loads(blob)
-                if record.locator is not None:
-                    record.locator = Locator(record.locator.kind, record.locator.args, self._parents[parent])
-                self._live[index] = (record, self._fss[fs])
+                self._live[index] = (_loads(blob, self._parents[parent]), self._fss[fs])
 
     def unreleased(self) -> Iterator[int]:
         """Indices not released yet, in order."""
@@ -183,13 +181,7 @@ class PendingRecords:
                 # (the executor's feeder thread) must never see the locator swapped below. Only its row (hard links).
                 self._rows.append((index, fs_number, parent, None, key))
                 continue
-            if locator is not None:  # the parent chain is shared: stored once, as a number
-                record.locator = Locator(locator.kind, locator.args)
-            try:
-                blob = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-            finally:
-                record.locator = locator
-            self._rows.append((index, fs_number, parent, blob, key))
+            self._rows.append((index, fs_number, parent, _dumps(record), key))
         self._written += len(self._buffer)
         self._buffer = []
         if not self._rows and not self._pieces:
@@ -220,6 +212,39 @@ class PendingRecords:
             return self._db.execute(query, tuple(args)).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
+
+
+def _dumps(record: FileRecord) -> bytes:
+    """The record's field values, its locator as ``(kind, args)`` (the parent chain is shared: stored once, as a
+    number), in ``marshal``'s format; pickled when a value is not one of marshal's types (an embedded record).
+
+    Why marshal: the pending table takes every record of a compressed image and gives it back once; as a pickle
+    that cost ~15 us a record (dump 4, load 9: a dataclass per record and per locator), as marshalled values ~4.
+    The table is scratch, written and read by this one process, so marshal's version-bound format is no concern.
+    """
+    values = list(field_values(record))
+    locator = record.locator
+    if locator is not None:
+        values[_LOCATOR] = (locator.kind, locator.args)
+    try:
+        return marshal.dumps(tuple(values))
+    except ValueError:
+        values[_LOCATOR] = Locator(locator.kind, locator.args) if locator is not None else None
+        return pickle.dumps(tuple(values), protocol=pickle.HIGHEST_PROTOCOL)  # starts 0x80: no marshal code does
+
+
+def _loads(blob: bytes, parent: Locator | None) -> FileRecord:
+    """``_dumps`` backwards, the locator given its parent again."""
+    values = pickle.loads(blob) if blob[0] == 0x80 else marshal.loads(blob)
+    record = FileRecord(*values)
+    locator = record.locator
+    if locator is not None:
+        record.locator = Locator(locator[0], locator[1], parent) if type(locator) is tuple else Locator(
+            locator.kind, locator.args, parent)
+    return record
+
+
+_LOCATOR = FIELD_NAMES.index("locator")
 
 
 class IndexFlags:

@@ -111,7 +111,7 @@ class FileRecord:
         """Pickled as its field values in order (the pending table, the workers' pipes): half the time and size
         of the default for slots, which names every field in every pickle (issue 17: every record of an E01 is
         pickled to the pending table and loaded back once)."""
-        return FileRecord, _field_values(self)
+        return FileRecord, field_values(self)
 
     @property
     def extension(self) -> str:
@@ -175,4 +175,5 @@ class FileRecord:
         return out
 
 
-_field_values = operator.attrgetter(*(item.name for item in fields(FileRecord)))  # in ``__init__``'s order
+FIELD_NAMES = tuple(item.name for item in fields(FileRecord))  # in ``__init__``'s order
+field_values = operator.attrgetter(*FIELD_NAMES)  # a record's field values, in that order
