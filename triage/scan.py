@@ -8,20 +8,17 @@ that looks complete.
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from triage import TOOL_NAME, __version__
 from triage.analysis.vpdq import write_vpdq
 from triage.errors import Interrupted
 from triage.model.pending import LOAD, PendingRecords
-from triage.model.record import FileRecord, json_safe
-from triage.model.store import RecordStore, counts
+from triage.model.record import FileRecord
+from triage.model.store import RecordStore
 from triage.reading import interrupts, reuse
 from triage.reading.carving import carve_device
 from triage.reading.children import Expanded
@@ -37,6 +34,7 @@ from triage.results import VPDQ_FOLDER, safe_component, write_outputs
 from triage.sources.containers import Evidence, open_evidence
 from triage.sources.containers.verify import skipped, verification
 from triage.sources.extractions.evidence import ExtractionEvidence, open_extraction
+from triage.summary import now, summarise
 
 if TYPE_CHECKING:
     from triage.known import HashSets
@@ -69,82 +67,6 @@ def device_name(path: Path) -> str:
     name = path.name
     stem, dot, _ext = name.rpartition(".")
     return safe_component(stem if dot and stem and stem not in (".", "..") else name)
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def summarise(
-    evidence: Evidence,
-    listing: Listing,
-    settings: ScanSettings,
-    started: str,
-    complete: bool,
-    verification: dict[str, Any],
-    stopped: str | None = None,
-) -> dict[str, Any]:
-    """The summary.json object (DESIGN.md); key order is fixed for reproducible output.
-
-    The counts come from the store's tally, kept as records finished: every record still held is stored first.
-    """
-    assert listing.store is not None
-    listing.release_all()
-    tally = listing.store.tally
-    hs = settings.hashsets
-    return _json_safe_tree({
-        "tool": {"name": TOOL_NAME, "version": __version__},
-        "complete": complete,
-        "stopped": stopped,
-        "started": started,
-        "finished": now(),
-        "first_hit_after": listing.first_hit_after,
-        "host": platform.node(),
-        "command": list(settings.command),
-        "evidence": {**evidence.describe(), **verification},
-        "volumes": listing.volumes,
-        "encryption": list(listing.encryption),
-        "layers": list(listing.layers),
-        "snapshots": list(listing.snapshots),
-        "carving": listing.carving,
-        "videos": _videos(listing),
-        "counts": counts(tally, listing.archives),
-        "hashed": {"streams": tally.hashed, "bytes": tally.hashed_bytes},
-        "matches_by_category": dict(sorted(tally.by_category.items())),
-        "category_labels": {key: sorted(labels) for key, labels in sorted(tally.labels.items())},
-        "matches_by_hashset": dict(sorted(tally.by_set.items())),
-        "matches_by_origin": dict(sorted(tally.by_where.items())),
-        "hashsets": hs.describe() if hs else [],
-        "thresholds": hs.thresholds if hs else {},
-        "limits": [dict(entry) for fs in listing.filesystems for entry in getattr(fs, "limits", ())
-                   if isinstance(entry, dict)] + [dict(entry) for entry in listing.limits],
-        "errors": list(listing.errors),
-        **({"notes": list(listing.notes)} if listing.notes else {}),
-    })
-
-
-def _videos(listing: Listing) -> dict[str, Any]:
-    """The summary's ``videos``: how many were decoded (and not), frames and seconds of video seen."""
-    out: dict[str, Any] = {key: listing.videos[key] for key in ("decoded", "not_decoded", "frames")}
-    out["seconds"] = round(float(listing.videos["seconds"]), 3)
-    if out["decoded"]:
-        out["signatures"] = f"{VPDQ_FOLDER}/<record id>.txt"
-    return out
-
-
-def _json_safe_tree(value: Any) -> Any:
-    """Every string of the summary made writable as UTF-8 (``records.json_safe``).
-
-    Why: volume notes, labels and errors quote names from the media, which may hold undecodable bytes (kept as
-    surrogates); writing one of them would fail the whole scan at the very end.
-    """
-    if isinstance(value, str):
-        return json_safe(value)
-    if isinstance(value, dict):
-        return {key: _json_safe_tree(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe_tree(item) for item in value]
-    return value
 
 
 @fewer_collections

@@ -126,7 +126,7 @@ def sample_records() -> list[dict[str, Any]]:
 
 
 def sample_summary(records: list[dict[str, Any]] | None = None, verification: str = "verified") -> dict[str, Any]:
-    """A summary.json object consistent with ``sample_records`` (key order as scan.summarise)."""
+    """A summary.json object consistent with ``sample_records`` (key order as summary.summarise)."""
     records = sample_records() if records is None else records
     stored = {"md5": "0f343b0931126a20f133d67c2b018a3b", "sha1": "a9993e364706816aba3e25717850c26c9cd0d89d"}
     computed = dict(stored)

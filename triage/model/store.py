@@ -30,7 +30,7 @@ BATCH = 2000  # lines inserted per transaction
 
 
 class Tally:
-    """The summary's counts, updated one finished record at a time (``scan.summarise`` reads them)."""
+    """The summary's counts, updated one finished record at a time (``summary.summarise`` reads them)."""
 
     def __init__(self) -> None:
         self.files = self.deleted = self.pictures = self.videos = self.errors = 0
