@@ -84,7 +84,7 @@ def build(files: int, out_dir: Path = CACHE) -> Path:
 SCAN_BOOT = """
 import json, sys, time
 import triage.scan as scan_module
-original = scan_module.write_reports
+original = scan_module.write_outputs  # every output file at the end: files.jsonl, summary, reports
 def timed(*args, **kwargs):
     wall, cpu = time.perf_counter(), time.process_time()
     try:
@@ -92,7 +92,7 @@ def timed(*args, **kwargs):
     finally:
         print('REPORTS ' + json.dumps({'wall': time.perf_counter() - wall, 'cpu': time.process_time() - cpu}),
               file=sys.stderr)
-scan_module.write_reports = timed
+scan_module.write_outputs = timed
 from triage.cli import main
 sys.argv = ['triage'] + sys.argv[1:]
 main()
@@ -101,7 +101,7 @@ main()
 
 def scan(image: Path, jobs: int, keep: Path | None, python: str = sys.executable, cwd: Path = ROOT) -> dict[str, float]:
     """One ``triage scan`` of ``image`` (the tree at ``cwd``): wall and CPU of the whole process tree, and the
-    wall and main-process CPU of its report phase (``write_reports``, timed inside the scan)."""
+    wall and main-process CPU of its output phase (``write_outputs``, timed inside the scan)."""
     out = keep or Path(tempfile.mkdtemp(prefix="report-writers-out-"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
