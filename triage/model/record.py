@@ -16,7 +16,8 @@ from typing import Any
 from triage.analysis.typesniff import kind_of
 from triage.model.locator import Locator, stream_locator
 
-__all__ = ["FileRecord", "Locator", "decode_name", "encode_name", "json_safe", "stream_locator"]
+__all__ = ["FIELD_NAMES", "FileRecord", "Locator", "decode_name", "encode_name", "field_values", "json_safe",
+           "stream_locator"]
 
 TIME_KEYS = ("modified", "accessed", "changed", "created")
 
@@ -108,9 +109,9 @@ class FileRecord:
     pdq_dihedral: tuple[str, ...] | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        """Pickled as its field values in order (the pending table, the workers' pipes): half the time and size
-        of the default for slots, which names every field in every pickle (issue 17: every record of an E01 is
-        pickled to the pending table and loaded back once)."""
+        """Pickled as its field values in order (the workers' pipes; the pending table marshals the same values
+        and pickles only what marshal cannot hold): half the time and size of the default for slots, which names
+        every field in every pickle (issue 17: every record a worker reads goes there and back)."""
         return FileRecord, field_values(self)
 
     @property
