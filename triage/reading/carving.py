@@ -87,7 +87,7 @@ def areas(evidence: Any, listing: Any, carving: Carving) -> Iterator[Area]:
             continue
         label = f"unallocated space of {where} ({fs.name})"
         carving.areas.append(f"{label}: {extents.total_free} bytes in {len(extents.ranges)} ranges")
-        yield Area(label, fs.volume, fs.name, fs._img.read, extents.ranges, fs.on_media)
+        yield Area(label, fs.volume, fs.name, fs.image.read, extents.ranges, fs.on_media)
     layout = getattr(listing, "layout", None)
     if layout is not None and layout.partitions:
         extents = outside_extents(layout, evidence.media_size, evidence.read)

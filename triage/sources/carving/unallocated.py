@@ -47,7 +47,7 @@ class _Collector:
 
     def __init__(self, fs: Any, unit: int) -> None:
         self.base = int(fs.offset)
-        self.media_size = int(fs._img.get_size())
+        self.media_size = int(fs.image.get_size())
         self.unit = unit
         self.ranges: list[tuple[int, int]] = []
         self.total = self.unlisted = self.clipped = 0
@@ -97,7 +97,7 @@ def unallocated_extents(fs: Any) -> Extents:
     """
     name = str(getattr(fs, "name", "unknown"))
     reader = _READERS.get(name)
-    if reader is None or getattr(fs, "fs", None) is None or not hasattr(fs, "_img"):
+    if reader is None or getattr(fs, "fs", None) is None or not hasattr(fs, "image"):
         return Extents([], 0, 0, f"unallocated space of {name} not mapped")
     try:
         return reader(fs)

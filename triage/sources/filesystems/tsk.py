@@ -85,7 +85,7 @@ class TskFileSystem:
             self.fs = pytsk3.FS_Info(img, offset=offset)
         except TSK_ERRORS as exc:
             raise VolumeError(f"no file system recognised by The Sleuth Kit ({_last_line(exc)})") from None
-        self._img = img
+        self.image = img  # the media under this file system (read for runs, carving and damage lookups)
         self.offset = offset
         self.block_size = int(self.fs.info.block_size)
         self.size = size or int(self.fs.info.block_count) * self.block_size
@@ -330,7 +330,7 @@ class TskFileSystem:
 
     def read_media(self, offset: int, size: int) -> bytes:
         """Bytes of the media under this file system (the image pytsk3 reads)."""
-        return bytes(self._img.read(offset, size))
+        return bytes(self.image.read(offset, size))
 
     def runs(self, locator: Locator, size: int) -> list[tuple[int, int, int]] | None:
         """Where the stream lies on the media, when reading it there equals reading it through TSK."""

@@ -41,7 +41,7 @@ def read_stream(fs: TskFileSystem, locator: Locator, size: int) -> Iterator[byte
     pieces = sparse_layout(fs, locator, size) if fs.name in _EXT else None
     if pieces is not None:
         try:
-            yield from read_pieces(fs._img, pieces, CHUNK)
+            yield from read_pieces(fs.image, pieces, CHUNK)
         except TSK_ERRORS as exc:
             raise ReadError(f"read failed: {last_line(exc)}") from None
         found = damage(fs, handle, locator)
@@ -74,7 +74,7 @@ def damage(fs: TskFileSystem, handle: Any, locator: Locator) -> list[str]:
     Why after reading: libewf gives zeros for a damaged chunk and the check happens as chunks are read, so
     once the stream has been read every chunk under it has been seen.
     """
-    damage_in = getattr(fs._img, "damage_in", None)
+    damage_in = getattr(fs.image, "damage_in", None)
     if damage_in is None or not damage_in(0, 1 << 62):
         return []
     block = fs.block_size
