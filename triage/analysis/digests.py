@@ -94,7 +94,7 @@ class Digester:
         if not self._typed and self._head:
             self._type()
         self.record.errors.append(error)
-        self.record.ext_mismatch = extension_mismatch(self.record.type, self.record.extension)
+        self.record.ext_mismatch = _mismatch(self.record)
 
     def finish(self) -> bytes | None:
         """Fill the record's digests (only when every recorded byte came); return a picture's bytes."""
@@ -107,7 +107,7 @@ class Digester:
             record.errors.append(f"size mismatch: read {self.total} bytes, recorded size {record.size}")
             return None
         record.md5, record.sha1, record.sha256 = (digest.hexdigest() for digest in self._hashes)
-        record.ext_mismatch = extension_mismatch(record.type, record.extension)
+        record.ext_mismatch = _mismatch(record)
         lowest = self._samples.verdict() if self._samples is not None else None
         if lowest is not None:
             record.notes.append(entropy.describe(lowest))
@@ -127,9 +127,14 @@ def digest_whole(record: FileRecord, data: bytes) -> bytes | None:
     record.type = sniff(data[:HEAD_SIZE]) if data else None
     record.md5, record.sha1, record.sha256 = (hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(),
                                               hashlib.sha256(data).hexdigest())
-    # Most streams have no signature the table knows: then there is no extension to compare (none computed).
-    record.ext_mismatch = record.type in EXTENSIONS and extension_mismatch(record.type, record.extension)
+    record.ext_mismatch = _mismatch(record)
     return data if record.is_picture and record.size <= PICTURE_BYTES else None
+
+
+def _mismatch(record: FileRecord) -> bool:
+    """``extension_mismatch`` of the record's type and extension; the extension is computed only for a type whose
+    signature has extensions to compare (most streams have none: issue 17, 200,000 small files)."""
+    return record.type in EXTENSIONS and extension_mismatch(record.type, record.extension)
 
 
 def digest_record(record: FileRecord, chunks: Iterable[bytes], keep_pictures: bool = True) -> bytes | None:

@@ -20,22 +20,20 @@ _SECONDS = "%Y-%m-%dT%H:%M:%S"
 def iso_utc(seconds: int | float | None, nanos: int = 0) -> str | None:
     """POSIX seconds (int or float; plus ``nanos``) as ISO-8601 UTC; None for no time (0) or one out of range."""
     if type(seconds) is int and type(nanos) is int and 0 <= nanos < _NS:  # what file systems give: no arithmetic
-        if not seconds:
-            return None
+        whole = seconds
+    elif seconds is None:
+        return None
+    else:
         try:
-            text = _second_text(seconds)
+            if isinstance(seconds, float):
+                whole, nanos = divmod(round(seconds * _NS) + nanos, _NS)
+            else:
+                whole, nanos = divmod(int(seconds) * _NS + nanos, _NS)
         except (OverflowError, OSError, ValueError):
             return None
-        return text + _fraction(nanos) + "Z" if nanos else text + "Z"
-    if seconds is None:
+    if not whole:
         return None
     try:
-        if isinstance(seconds, float):
-            whole, nanos = divmod(round(seconds * _NS) + nanos, _NS)
-        else:
-            whole, nanos = divmod(int(seconds) * _NS + nanos, _NS)
-        if not whole:
-            return None
         text = _second_text(whole)
     except (OverflowError, OSError, ValueError):
         return None

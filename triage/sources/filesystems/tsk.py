@@ -23,11 +23,8 @@ from triage.defaults import (
 from triage.errors import VolumeError
 from triage.model.record import FileRecord, Locator, decode_name, stream_locator
 from triage.model.times import iso_utc
-from triage.sources.filesystems.tsk_read import NONRES as _NONRES
-from triage.sources.filesystems.tsk_read import RUN_SPARSE as _RUN_SPARSE
-from triage.sources.filesystems.tsk_read import TSK_ERRORS, read_stream
-from triage.sources.filesystems.tsk_read import last_line as _last_line
-from triage.sources.filesystems.tsk_runs import sparse_layout, stored_bytes, stream_runs
+from triage.sources.filesystems.tsk_read import TSK_ERRORS, last_line, read_stream
+from triage.sources.filesystems.tsk_runs import HOLE, NONRES, sparse_layout, stored_bytes, stream_runs
 from triage.sources.filesystems.walking import PathNode, path_of, record_limit
 
 Pending = tuple[int, PathNode, bool, int]  # a directory still to walk: (inode, path node, allocated, depth)
@@ -84,7 +81,7 @@ class TskFileSystem:
         try:
             self.fs = pytsk3.FS_Info(img, offset=offset)
         except TSK_ERRORS as exc:
-            raise VolumeError(f"no file system recognised by The Sleuth Kit ({_last_line(exc)})") from None
+            raise VolumeError(f"no file system recognised by The Sleuth Kit ({last_line(exc)})") from None
         self.image = img  # the media under this file system (read for runs, carving and damage lookups)
         self.offset = offset
         self.block_size = int(self.fs.info.block_size)
@@ -136,7 +133,7 @@ class TskFileSystem:
             try:
                 entries = iter(self.fs.open_dir(inode=inode))
             except TSK_ERRORS as exc:
-                self.notes.append(f"directory {parent or '/'} (inode {inode}) could not be read: {_last_line(exc)}")
+                self.notes.append(f"directory {parent or '/'} (inode {inode}) could not be read: {last_line(exc)}")
                 continue
             subdirs: list[Pending] = []
             dot = False
@@ -149,7 +146,7 @@ class TskFileSystem:
                     entry = next(entries, None)
                 except TSK_ERRORS as exc:
                     self.notes.append(f"directory {parent or '/'} (inode {inode}) could not be read past entry "
-                                      f"{position}: {_last_line(exc)}")
+                                      f"{position}: {last_line(exc)}")
                     break
                 if entry is None:
                     break
@@ -230,7 +227,7 @@ class TskFileSystem:
                 source = self.fs.open_meta(inode=meta_addr)
                 meta = source.info.meta
             except TSK_ERRORS as exc:
-                meta, why = None, _last_line(exc)
+                meta, why = None, last_line(exc)
         if meta is None or (int(meta.type) == _UNDEF and name_alloc):
             if not name_alloc:
                 yield FileRecord(path, self.volume, self.name, meta_addr or None, 0, False,
@@ -354,10 +351,10 @@ def _is_dot(entry: Any) -> bool:
 def _stores_nothing(attr: Any) -> bool:
     """A non-resident attribute with a size but not one run: there is nothing on disk to read."""
     flags = int(attr.info.flags)
-    if not flags & _NONRES or int(attr.info.size) == 0:
+    if not flags & NONRES or int(attr.info.size) == 0:
         return False
     try:
-        return not any(int(run.len) and not int(run.flags) & _RUN_SPARSE for run in attr)
+        return not any(int(run.len) and not int(run.flags) & HOLE for run in attr)
     except TSK_ERRORS:
         return False
 

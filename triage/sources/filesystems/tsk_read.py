@@ -10,11 +10,9 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import pytsk3
-
 from triage.errors import ReadError, one_line
 from triage.model.record import Locator
-from triage.sources.filesystems.tsk_runs import read_pieces, sparse_layout
+from triage.sources.filesystems.tsk_runs import HOLE, NONRES, read_pieces, sparse_layout
 
 if TYPE_CHECKING:
     from triage.sources.filesystems.tsk import TskFileSystem
@@ -24,8 +22,6 @@ _EXT = ("ext2", "ext3", "ext4")
 # pytsk3 raises IOError for TSK's own errors and RuntimeError when the image read callback raised (a damaged
 # EWF chunk, an I/O error of the evidence file): both are damage to record, never a crash.
 TSK_ERRORS = (OSError, RuntimeError)
-RUN_SPARSE = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
-NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)
 
 
 def read_stream(fs: TskFileSystem, locator: Locator, size: int) -> Iterator[bytes]:
@@ -88,7 +84,7 @@ def damage(fs: TskFileSystem, handle: Any, locator: Locator) -> list[str]:
             if not int(info.flags) & NONRES:
                 continue
             for run in attr:
-                if int(run.flags) & RUN_SPARSE or not int(run.len):
+                if int(run.flags) & HOLE or not int(run.len):
                     continue
                 start = fs.offset + int(run.addr) * block
                 found.extend(m for m in damage_in(start, start + int(run.len) * block) if m not in found)

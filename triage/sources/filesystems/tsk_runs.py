@@ -32,11 +32,11 @@ Piece = tuple[int, int | None, int]  # (offset in the stream, offset in the medi
 # exFAT: TSK (4.11) reads a stream's whole data length from its clusters whatever its ValidDataLength (checked
 # with `icat` on camera.raw with one entry's ValidDataLength lowered to 1,000), so raw runs equal TSK's read.
 MAPPED_FS = ("ntfs", "fat12", "fat16", "fat32", "exfat", "ext2", "ext3", "ext4", "hfs+", "iso9660")
-_NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)
+NONRES = int(pytsk3.TSK_FS_ATTR_NONRES)  # an attribute stored in runs on the media (not in its record)
 _REFUSED = int(pytsk3.TSK_FS_ATTR_COMP) | int(pytsk3.TSK_FS_ATTR_ENC) | int(pytsk3.TSK_FS_ATTR_SPARSE)
 _RUN_REFUSED = (int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
                 | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_ENCRYPTED))
-_HOLE = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)
+HOLE = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER)  # a run with nothing stored
 _NOT_PLAIN = int(pytsk3.TSK_FS_ATTR_COMP) | int(pytsk3.TSK_FS_ATTR_ENC)
 _DEFAULT = int(pytsk3.TSK_FS_ATTR_TYPE_DEFAULT)
 _ERRORS = (OSError, RuntimeError, ValueError, struct.error)
@@ -86,7 +86,7 @@ def sparse_layout(fs: TskFileSystem, locator: Locator, size: int, handle: Any = 
         if attr is None:
             return None
         flags = int(attr.info.flags)
-        if not flags & _NONRES or flags & _NOT_PLAIN or int(attr.info.size) != size:
+        if not flags & NONRES or flags & _NOT_PLAIN or int(attr.info.size) != size:
             return None
         return _pieces(attr, fs.block_size, fs.offset, fs.size, size)
     except _ERRORS:
@@ -105,7 +105,7 @@ def _pieces(attr: Any, block: int, fs_offset: int, fs_size: int, size: int) -> l
         length = min(int(run.len) * block, size - covered)
         if length <= 0:
             return None
-        if int(run.flags) & _HOLE:
+        if int(run.flags) & HOLE:
             holes = True
             pieces.append((covered, None, length))
         elif int(run.flags):
@@ -161,7 +161,7 @@ def _attribute(handle: Any, locator: Locator) -> Any:
 def _runs(attr: Any, block: int, fs_offset: int, size: int) -> list[Run] | None:
     info = attr.info
     flags = int(info.flags)
-    if not flags & _NONRES or flags & _REFUSED or int(info.size) != size:
+    if not flags & NONRES or flags & _REFUSED or int(info.size) != size:
         return None
     runs: list[Run] = []
     covered = 0
